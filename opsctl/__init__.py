@@ -1,0 +1,5 @@
+"""opsctl: run one admin task against a live serverless environment."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

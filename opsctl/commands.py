@@ -1,0 +1,245 @@
+"""What each CLI command does, between parsing (cli.py) and rendering (report.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from opsctl import config as config_mod
+from opsctl import guards, params, providers
+from opsctl.errors import UsageError
+from opsctl.redact import Redactor
+from opsctl.report import TextObserver, print_summary, result_json, use_color
+from opsctl.runner import CancelToken, Runner
+from opsctl.spec import Audit, build_spec
+
+INTERRUPT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """`opsctl run`'s options, as parsed."""
+
+    config: str | None
+    env: str
+    task: str
+    args: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    yes: bool = False
+    confirm: str | None = None
+    dry_run: bool = False
+    detach: bool = False
+    timeout: str | None = None
+    allow_concurrent: bool = False
+    output: str = "text"
+    no_logs: bool = False
+    no_color: bool = False
+    verbose: bool = False
+
+
+def _interactive(yes: bool) -> bool:
+    return not yes and sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def run_command(opts: RunOptions) -> int:
+    """`opsctl run`: everything from config to exit code."""
+    cfg = config_mod.load(opts.config)
+    env = cfg.environment(opts.env)
+    task = cfg.task(env, opts.task)
+    timeout_s = task.timeout_s
+    if opts.timeout is not None:
+        try:
+            timeout_s = config_mod.parse_duration(opts.timeout)
+        except ValueError as e:
+            raise UsageError(f"--timeout: {e}") from None
+    if opts.confirm is not None and not opts.yes and not opts.dry_run and not _interactive(False):
+        raise UsageError("--confirm goes with --yes (it confirms a protected environment without a prompt)")
+    interactive = _interactive(opts.yes)
+    given = params.split_args(task, opts.args, opts.params)
+    values = params.collect(task, given, params.Prompter(interactive=interactive))
+    secret_names = frozenset(p.name for p in task.params if p.secret)
+    spec = build_spec(env, task, values, Audit.detect(), secret_names)
+    redact = Redactor(spec.secret_values)
+    err_color = use_color(sys.stderr, opts.no_color)
+
+    if opts.dry_run:
+        provider = providers.build(env)
+        plan = {
+            "env": env.name,
+            "task": task.name,
+            "provider": env.provider,
+            "run_id": spec.run_id,
+            "timeout_s": timeout_s,
+            "target": dict(provider.target()),
+            "request": provider.plan(spec),
+        }
+        sys.stdout.write(json.dumps(redact.value(plan), indent=2, default=str) + "\n")
+        return 0
+
+    guards.check_branch(env)
+    guards.check_confirmation(
+        env,
+        task,
+        yes=opts.yes,
+        confirm=opts.confirm,
+        interactive=interactive,
+        show_target=lambda: _show_target(env, task, spec, redact),
+        ask=params.Prompter(True).ask,
+    )
+    provider = providers.build(env)
+    if not opts.allow_concurrent:
+        guards.check_concurrency(provider, env, task)
+
+    observer = TextObserver(sys.stderr, err_color, show_logs=not opts.no_logs)
+    cancel = CancelToken()
+    runner = Runner(
+        provider,
+        spec,
+        observer,
+        timeout_s=timeout_s,
+        stream_logs=not opts.no_logs,
+        cancel=cancel,
+        interrupt_grace_s=INTERRUPT_GRACE_S if interactive else 0.0,
+    )
+    previous = _trap_signals(cancel)
+    try:
+        result = runner.run(detach=opts.detach)
+    finally:
+        observer.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if opts.output == "json":
+        sys.stdout.write(json.dumps(result_json(result), indent=2, default=str) + "\n")
+    else:
+        print_summary(result, sys.stdout, use_color(sys.stdout, opts.no_color))
+    return result.exit_status
+
+
+def _trap_signals(cancel: CancelToken) -> dict[int, Any]:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        # SIGHUP (terminal closed) is treated like SIGTERM: stop the task rather than orphan it.
+        cancel.request(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+
+def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: Any, redact: Redactor) -> None:
+    provider = providers.build(env)
+    lines = [f"About to run {task.name!r} in environment {env.name!r} ({env.provider}):"]
+    lines += [f"  {k}: {v}" for k, v in provider.target()]
+    if spec.command:
+        lines.append(f"  command: {' '.join(spec.command)}")
+    lines += [f"  env {k}={v}" for k, v in spec.env_vars]
+    sys.stderr.write(redact("\n".join(lines)) + "\n")
+
+
+def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
+    """`opsctl envs`: a table of environments, no cloud call."""
+    cfg = config_mod.load(config_path)
+    rows: list[dict[str, Any]] = []
+    for env in cfg.environments.values():
+        target = ", ".join(f"{k}={v}" for k, v in _target(env))
+        rows.append(
+            {
+                "name": env.name,
+                "provider": env.provider,
+                "target": target,
+                "protected": env.protected,
+                "allowed_refs": list(env.allowed_refs),
+                "builtin": env.builtin,
+            }
+        )
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    _table(
+        ["ENV", "PROVIDER", "TARGET", "PROTECTED", "ALLOWED REFS"],
+        [
+            [
+                r["name"] + (" (built in)" if r["builtin"] else ""),
+                r["provider"],
+                r["target"],
+                "yes" if r["protected"] else "no",
+                ", ".join(r["allowed_refs"]) or "-",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _target(env: config_mod.EnvConfig) -> list[tuple[str, str]]:
+    if isinstance(env, config_mod.LocalEnv):
+        return [("workdir", os.path.relpath(env.workdir))]
+    if isinstance(env, config_mod.EcsEnv):
+        items = [("region", env.region or "(profile default)"), ("cluster", env.cluster)]
+        if env.service:
+            items.append(("service", env.service))
+        if env.task_definition:
+            items.append(("task_definition", env.task_definition))
+        return items
+    assert isinstance(env, config_mod.CloudRunEnv)
+    return [("job", f"projects/{env.project}/locations/{env.region}/jobs/{env.job}")]
+
+
+def tasks_command(config_path: str | None, env_name: str | None, output: str, no_color: bool) -> None:
+    """`opsctl tasks [ENV]`: tasks, their parameters, aliases and overrides, no cloud call."""
+    cfg = config_mod.load(config_path)
+    env = cfg.environment(env_name) if env_name else None
+    data: list[dict[str, Any]] = []
+    for name in cfg.tasks:
+        task = cfg.task(env, name) if env else cfg.tasks[name]
+        data.append(
+            {
+                "name": task.name,
+                "help": task.help,
+                "aliases": list(task.aliases),
+                "command": list(task.command) if task.command else None,
+                "timeout_s": task.timeout_s,
+                "confirm": task.confirm,
+                "overridden_in": list(task.overridden_in),
+                "params": [
+                    {
+                        "name": p.name,
+                        "flag": p.flag,
+                        "type": p.type,
+                        "required": p.required,
+                        "default": p.default,
+                        "choices": list(p.choices),
+                        "help": p.help,
+                    }
+                    for p in task.params
+                ],
+            }
+        )
+    if output == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    rows = []
+    for t in data:
+        flags = []
+        for p in t["params"]:
+            kind = "|".join(p["choices"]) if p["choices"] else p["type"]
+            flag = f"{p['flag']} {kind.upper() if not p['choices'] else kind}"
+            flags.append(flag if p["required"] else f"[{flag}]")
+        rows.append(
+            [
+                t["name"],
+                ", ".join(t["aliases"]) or "-",
+                " ".join(flags) or "-",
+                ", ".join(t["overridden_in"]) or "-",
+                t["help"],
+            ]
+        )
+    _table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")

@@ -1,0 +1,161 @@
+"""Frozen value types that travel between config, runner, providers and report."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+
+class State(enum.StrEnum):
+    """Where a run is in its life, in the runner's words (providers map their own states here)."""
+
+    PENDING = "pending"  # accepted, not running yet (provisioning, pulling the image, …)
+    RUNNING = "running"
+    STOPPING = "stopping"  # exiting / deprovisioning: the end is near, so the runner polls fast
+    STOPPED = "stopped"
+
+
+class Outcome(enum.StrEnum):
+    """How a run ended, as shown in the summary's Status row."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # ran, exited non-zero
+    NO_EXIT_CODE = "stopped without exit code"  # failed to start, cancelled elsewhere, …
+    TIMED_OUT = "timed out"
+    INTERRUPTED = "interrupted"
+    TERMINATED = "terminated"
+    DETACHED = "detached"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How often the runner asks a provider, chosen per provider to fit its API quotas."""
+
+    fast_poll_s: float = 1.0  # status checks while starting and near the end
+    slow_poll_s: float = 5.0  # status checks in steady state
+    fast_phase_s: float = 20.0  # how long a run counts as "starting"
+    log_fast_poll_s: float = 1.0  # log reads while starting and near the end
+    log_poll_s: float = 4.0  # log reads in steady state
+    drain_settle_s: float = 1.0  # after STOPPED: wait this long between reads that find nothing
+    drain_quiet_reads: int = 1  # … and stop after this many such empty reads in a row
+    drain_max_s: float = 15.0  # never drain for longer than this
+    stop_wait_s: float = 60.0  # after asking a run to stop, wait this long for it to stop
+
+    def scaled(self, factor: float) -> Timing:
+        """Every interval multiplied by `factor` (OPSCTL_TIMING_SCALE, for emulators and tests)."""
+        return replace(
+            self,
+            fast_poll_s=self.fast_poll_s * factor,
+            slow_poll_s=self.slow_poll_s * factor,
+            fast_phase_s=self.fast_phase_s * factor,
+            log_fast_poll_s=self.log_fast_poll_s * factor,
+            log_poll_s=self.log_poll_s * factor,
+            drain_settle_s=self.drain_settle_s * factor,
+            drain_max_s=self.drain_max_s * factor,
+            stop_wait_s=self.stop_wait_s * factor,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything a provider needs to launch one run; env values may hold secrets (never repr'd)."""
+
+    env: str
+    task: str
+    run_id: str
+    command: tuple[str, ...] | None  # None: the image's / job's own command
+    env_vars: tuple[tuple[str, str], ...] = field(repr=False)
+    secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    timeout_s: float | None = None
+    actor: str = "unknown"
+    origin: str = "unknown"
+
+    def env_dict(self) -> dict[str, str]:
+        """The env vars as a dict (later keys win)."""
+        return dict(self.env_vars)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    """A handle on a launched run: `id` is what a user passes to `opsctl wait ENV RUN`."""
+
+    id: str
+    console_url: str | None = None
+    log_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One observation of a run."""
+
+    state: State
+    raw: str  # the provider's own word for the state, e.g. "DEPROVISIONING"
+    exit_code: int | None = None
+    reason: str | None = None  # why it stopped, when the provider says
+    details: tuple[tuple[str, str], ...] = ()  # extra facts for the summary (stop code, attempts, …)
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line the task printed."""
+
+    message: str
+    timestamp: datetime | None = None
+    stream: str = "stdout"
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """Lines read from a cursor; `cursor` is where to read from next (unchanged: nothing new)."""
+
+    lines: tuple[LogLine, ...]
+    cursor: str | None
+    more: bool = False  # the provider knows more lines are ready right now (a full page)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a finished (or detached) run looked like: the summary, the JSON and the exit code."""
+
+    env: str
+    task: str
+    provider: str
+    run: RunRef
+    outcome: Outcome
+    exit_code: int | None  # the task's own exit code, when it has one
+    reason: str | None
+    started_at: datetime
+    stopped_at: datetime | None
+    actor: str
+    result: dict[str, Any] | None  # the task's result line (DESIGN.md §4)
+    details: tuple[tuple[str, str], ...] = ()
+    last_lines: tuple[str, ...] = ()
+
+    @property
+    def exit_status(self) -> int:
+        """opsctl's own exit code for this result (DESIGN.md §5)."""
+        if self.outcome is Outcome.FAILED and self.exit_code is not None:
+            return self.exit_code & 0xFF or 1
+        return _OUTCOME_EXIT[self.outcome]
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from launch to stop."""
+        if self.stopped_at is None:
+            return None
+        return round((self.stopped_at - self.started_at).total_seconds(), 3)
+
+
+_OUTCOME_EXIT = {
+    Outcome.SUCCEEDED: 0,
+    Outcome.FAILED: 1,
+    Outcome.NO_EXIT_CODE: 69,
+    Outcome.TIMED_OUT: 124,
+    Outcome.INTERRUPTED: 130,
+    Outcome.TERMINATED: 143,
+    Outcome.DETACHED: 0,
+}

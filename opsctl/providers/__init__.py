@@ -1,0 +1,88 @@
+"""The Provider Protocol every backend implements, and the registry that builds them from config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opsctl.config import CloudRunEnv, EcsEnv, EnvConfig, LocalEnv
+
+if TYPE_CHECKING:
+    from opsctl.model import LogPage, RunRef, RunSpec, Status, Timing
+
+
+class Provider(Protocol):
+    """One backend. A method makes one API call (plus paging); it never loops, sleeps or prints."""
+
+    kind: str
+    timing: Timing
+
+    def target(self) -> list[tuple[str, str]]:
+        """Describe the resolved target without calling the cloud (for `envs`, `--dry-run`)."""
+        ...
+
+    def plan(self, spec: RunSpec) -> dict[str, Any]:
+        """The launch request as it would be sent (read-only calls allowed), for `--dry-run`."""
+        ...
+
+    def launch(self, spec: RunSpec) -> RunRef:
+        """Start the run once; a retried launch with the same run id must not start a second one."""
+        ...
+
+    def find_run(self, spec: RunSpec) -> RunRef | None:
+        """The run launched with this spec's run id, if one exists (recovery after an ambiguous launch)."""
+        ...
+
+    def ref(self, run: str) -> RunRef:
+        """Turn a user-typed RUN (ARN, id, execution name) into a RunRef."""
+        ...
+
+    def poll(self, ref: RunRef) -> Status:
+        """Observe the run once."""
+        ...
+
+    def read_logs(self, ref: RunRef, cursor: str | None) -> LogPage:
+        """Read the log lines after `cursor` (None: from the start)."""
+        ...
+
+    def stop(self, ref: RunRef, reason: str) -> None:
+        """Ask the run to stop; stopping a stopped run is not an error."""
+        ...
+
+    def active_runs(self, env: str, task: str) -> list[RunRef]:
+        """Runs of this task in this env that opsctl started and that have not stopped yet."""
+        ...
+
+
+def _local(env: EnvConfig) -> Provider:
+    from opsctl.providers.local import LocalProvider
+
+    assert isinstance(env, LocalEnv)
+    return LocalProvider(env)
+
+
+def _ecs(env: EnvConfig) -> Provider:
+    from opsctl.providers.ecs import build
+
+    assert isinstance(env, EcsEnv)
+    return build(env)
+
+
+def _cloudrun(env: EnvConfig) -> Provider:
+    from opsctl.providers.cloudrun import build
+
+    assert isinstance(env, CloudRunEnv)
+    return build(env)
+
+
+# Heavy SDKs are imported inside the factories, so `opsctl --help` never pays for boto3 or grpc.
+PROVIDERS: dict[str, Callable[[EnvConfig], Provider]] = {
+    "local": _local,
+    "ecs": _ecs,
+    "cloudrun": _cloudrun,
+}
+
+
+def build(env: EnvConfig) -> Provider:
+    """Build the provider for an environment with real clients."""
+    return PROVIDERS[env.provider](env)

@@ -1,0 +1,372 @@
+"""Launch → poll → stream → drain → result, for any provider. The runner owns all timing and retries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import tenacity
+
+from opsctl.errors import ConfigError, LaunchError, OpsctlError, TemporaryFailure
+from opsctl.model import LogLine, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
+from opsctl.providers import Provider
+from opsctl.redact import Redactor
+
+T = TypeVar("T")
+LAST_LINES = 50
+
+
+class Observer(Protocol):
+    """What the runner tells the outside world; report.py renders it."""
+
+    def launched(self, ref: RunRef) -> None:
+        """The run exists remotely."""
+
+    def status(self, status: Status, elapsed_s: float) -> None:
+        """A fresh observation of the run."""
+
+    def log(self, line: LogLine) -> None:
+        """One log line, already redacted."""
+
+    def notice(self, message: str) -> None:
+        """Something the operator should know (retries, stop requests, warnings)."""
+
+
+class CancelToken:
+    """Set by signal handlers; wakes the runner's sleeps at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signals: list[int] = []
+
+    def request(self, signum: int) -> None:
+        """Record a stop request (called from a signal handler)."""
+        self.signals.append(signum)
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        """Whether any stop was requested."""
+        return bool(self.signals)
+
+    @property
+    def first(self) -> int | None:
+        """The signal of the first request."""
+        return self.signals[0] if self.signals else None
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, returning early on a stop request."""
+        self._event.wait(max(0.0, seconds))
+        if self.signals:
+            self._event.set()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for TemporaryFailure: exponential with jitter, bounded in attempts and time."""
+
+    base_s: float = 0.5
+    max_wait_s: float = 8.0
+    max_s: float = 60.0
+    attempts: int = 12
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """Read OPSCTL_RETRY_BASE_S, OPSCTL_RETRY_WAIT_MAX_S, OPSCTL_RETRY_MAX_S, OPSCTL_RETRY_ATTEMPTS."""
+        env, default = os.environ, cls()
+        try:
+            return cls(
+                base_s=float(env.get("OPSCTL_RETRY_BASE_S", default.base_s)),
+                max_wait_s=float(env.get("OPSCTL_RETRY_WAIT_MAX_S", default.max_wait_s)),
+                max_s=float(env.get("OPSCTL_RETRY_MAX_S", default.max_s)),
+                attempts=int(env.get("OPSCTL_RETRY_ATTEMPTS", default.attempts)),
+            )
+        except ValueError as e:
+            raise ConfigError(f"OPSCTL_RETRY_*: {e}") from None
+
+
+def timing_for(provider: Provider) -> Timing:
+    """The provider's timing, scaled by OPSCTL_TIMING_SCALE (emulators and tests run faster)."""
+    try:
+        scale = float(os.environ.get("OPSCTL_TIMING_SCALE", "1") or 1)
+    except ValueError:
+        raise ConfigError("OPSCTL_TIMING_SCALE must be a number, e.g. 0.1") from None
+    return provider.timing if scale == 1 else provider.timing.scaled(scale)
+
+
+@dataclass
+class Runner:
+    """One run's life. `run()` launches and watches; `watch()` reattaches to an existing run."""
+
+    provider: Provider
+    spec: RunSpec
+    observer: Observer
+    timeout_s: float | None = None
+    stream_logs: bool = True
+    cancel: CancelToken = field(default_factory=CancelToken)
+    interrupt_grace_s: float = 0.0  # >0: after a first Ctrl-C, wait this long for a second one (detach)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    retry: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    timing: Timing | None = None
+
+    def __post_init__(self) -> None:
+        self._sleep = self.sleep or self.cancel.wait
+        self._timing = self.timing or timing_for(self.provider)
+        self._redact = Redactor(self.spec.secret_values)
+        self._last: deque[str] = deque(maxlen=LAST_LINES)
+        self._result: dict[str, Any] | None = None
+        self._cursor: str | None = None
+        self._near_end = False
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Call the provider, retrying TemporaryFailure with backoff until the policy gives up."""
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0
+            self.observer.notice(f"{what}: {self._redact(str(exc))} — retrying in {wait:.1f}s")
+
+        retryer = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, TemporaryFailure) and not self.cancel.requested),
+            wait=tenacity.wait_exponential_jitter(
+                multiplier=self.retry.base_s, max=self.retry.max_wait_s, jitter=self.retry.base_s
+            ),
+            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_s),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retryer(fn)
+
+    def _launch(self) -> RunRef:
+        """Launch once; after an ambiguous failure, adopt the run if it exists before trying again."""
+        attempts = 0
+
+        def attempt() -> RunRef:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                found = self.provider.find_run(self.spec)
+                if found is not None:
+                    return found
+            return self.provider.launch(self.spec)
+
+        try:
+            return self._call("launch", attempt)
+        except TemporaryFailure:
+            # The last attempt may have started a run we never heard back about: look once more.
+            found = self._safe(lambda: self.provider.find_run(self.spec))
+            if found is None:
+                raise
+            return found
+
+    def _safe(self, fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except OpsctlError:
+            return None
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    def run(self, detach: bool = False) -> RunResult:
+        """Launch the run, then watch it to the end (or return at once with `detach`)."""
+        started = self.now()
+        if self.cancel.requested:
+            raise LaunchError("interrupted before launch; nothing was started")
+        ref = self._launch()
+        self.observer.launched(ref)
+        if detach:
+            return self._result_of(ref, started, Outcome.DETACHED, None)
+        if self.cancel.requested:
+            self.observer.notice("stop requested while launching")
+        return self.watch(ref, started)
+
+    def watch(self, ref: RunRef, started: datetime | None = None) -> RunResult:
+        """Poll and stream until the run stops, stopping it on timeout or signal; then drain the logs."""
+        started = started or self.now()
+        try:
+            status, stop_outcome = self._loop(ref)
+        except OpsctlError:
+            self.observer.notice(f"run {ref.id} may still be running: opsctl wait {self.spec.env} {ref.id}")
+            raise
+        if stop_outcome is Outcome.DETACHED:
+            return self._result_of(ref, started, Outcome.DETACHED, status)
+        self._drain(ref)
+        if status is not None:
+            elapsed = (status.stopped_at - started).total_seconds() if status.stopped_at else 0.0
+            self.observer.status(status, max(0.0, elapsed))
+        if status is None or status.state is not State.STOPPED:
+            outcome = stop_outcome or Outcome.NO_EXIT_CODE
+            self.observer.notice(
+                f"run {ref.id} had not stopped yet; check it with: opsctl wait {self.spec.env} {ref.id}"
+            )
+            return self._result_of(ref, started, outcome, status)
+        if stop_outcome is not None:
+            outcome = stop_outcome
+        elif status.exit_code is None:
+            outcome = Outcome.NO_EXIT_CODE
+        else:
+            outcome = Outcome.SUCCEEDED if status.exit_code == 0 else Outcome.FAILED
+        return self._result_of(ref, started, outcome, status)
+
+    def _loop(self, ref: RunRef) -> tuple[Status | None, Outcome | None]:
+        timing = self._timing
+        start = self.clock()
+        next_poll = next_log = start
+        status: Status | None = None
+        stop_outcome: Outcome | None = None
+        stop_deadline = float("inf")
+        handled_signals = 0
+        while True:
+            now = self.clock()
+            if len(self.cancel.signals) > handled_signals:
+                handled_signals = len(self.cancel.signals)
+                if stop_outcome is not None:
+                    # A second signal while stopping: stop waiting; the stop request already went out.
+                    return status, stop_outcome
+                if self._wants_detach():
+                    self.observer.notice(
+                        f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}"
+                    )
+                    return status, Outcome.DETACHED
+                stop_outcome = Outcome.TERMINATED if self.cancel.first == signal.SIGTERM else Outcome.INTERRUPTED
+                self._stop(ref, f"{stop_outcome.value} by {self.spec.actor}")
+                stop_deadline = now + timing.stop_wait_s
+                next_poll = now
+            if stop_outcome is None and self.timeout_s is not None and now - start >= self.timeout_s:
+                stop_outcome = Outcome.TIMED_OUT
+                self.observer.notice(f"timeout of {self.timeout_s:g}s expired; stopping run {ref.id}")
+                self._stop(ref, f"opsctl --timeout {self.timeout_s:g}s expired (run by {self.spec.actor})")
+                stop_deadline = now + timing.stop_wait_s
+                next_poll = now
+            if now >= next_poll:
+                status = self._call("poll", lambda: self.provider.poll(ref))
+                if status.state is State.STOPPED:
+                    return status, stop_outcome  # reported after the drain, below the last log lines
+                self.observer.status(status, now - start)
+                fast = (
+                    now - start < timing.fast_phase_s
+                    or status.state is State.STOPPING
+                    or stop_outcome is not None
+                    or self._near_end
+                )
+                next_poll = now + (timing.fast_poll_s if fast else timing.slow_poll_s)
+            if now >= next_log:
+                more = self._read(ref)
+                fast = now - start < timing.fast_phase_s or stop_outcome is not None or self._near_end
+                next_log = now if more else now + (timing.log_fast_poll_s if fast else timing.log_poll_s)
+            if now >= stop_deadline:
+                self.observer.notice(f"run {ref.id} did not stop within {timing.stop_wait_s:g}s of the stop request")
+                return status, stop_outcome
+            wake = min(next_poll, next_log, stop_deadline)
+            if self.timeout_s is not None and stop_outcome is None:
+                wake = min(wake, start + self.timeout_s)
+            self._sleep(max(0.0, wake - self.clock()))
+
+    def _wants_detach(self) -> bool:
+        """On a TTY, a first Ctrl-C gives a short window in which a second one leaves the run running."""
+        if self.interrupt_grace_s <= 0 or self.cancel.first != signal.SIGINT:
+            return False
+        seen = len(self.cancel.signals)
+        self.observer.notice(
+            f"stopping the run in {self.interrupt_grace_s:g}s — press Ctrl-C again to leave it running instead"
+        )
+        deadline = self.clock() + self.interrupt_grace_s
+        while self.clock() < deadline and len(self.cancel.signals) == seen:
+            self._sleep(deadline - self.clock())
+        return len(self.cancel.signals) > seen
+
+    def _stop(self, ref: RunRef, reason: str) -> None:
+        self.observer.notice(f"stopping run {ref.id}")
+        try:
+            self._call("stop", lambda: self.provider.stop(ref, reason))
+        except OpsctlError as e:
+            self.observer.notice(
+                f"could not stop run {ref.id}: {e}; stop it with: opsctl stop {self.spec.env} {ref.id}"
+            )
+
+    def _read(self, ref: RunRef) -> bool:
+        """Read one page of logs; True when more are ready right now."""
+        page = self._call("read logs", lambda: self.provider.read_logs(ref, self._cursor))
+        for line in page.lines:
+            self._emit(line)
+        self._cursor = page.cursor
+        return page.more
+
+    def _emit(self, line: LogLine) -> None:
+        message = self._redact(line.message)
+        clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
+        self._last.append(message)
+        if line.stream == "stdout":
+            parsed = parse_result_line(line.message)
+            if parsed is not None:
+                self._result = self._redact.value(parsed)
+                self._near_end = True  # the result line is a task's last word: poll fast from here on
+        if self.stream_logs:
+            self.observer.log(clean)
+
+    def _drain(self, ref: RunRef) -> None:
+        """After the run stopped, read until the cursor is stable across a settle interval (bounded)."""
+        timing = self._timing
+        deadline = self.clock() + timing.drain_max_s
+        quiet = 0
+        while self.clock() < deadline:
+            before, seen = self._cursor, len(self._last)
+            try:
+                more = self._read(ref)
+            except OpsctlError as e:
+                self.observer.notice(f"could not read the last log lines: {e}")
+                return
+            if more:
+                continue
+            if self._cursor != before or len(self._last) != seen:
+                quiet = 0
+                continue
+            quiet += 1
+            if quiet >= timing.drain_quiet_reads:
+                return
+            self._sleep(min(timing.drain_settle_s, max(0.0, deadline - self.clock())))
+
+    def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
+        stopped = None
+        if outcome is not Outcome.DETACHED:
+            stopped = status.stopped_at if status and status.stopped_at else self.now()
+        return RunResult(
+            env=self.spec.env,
+            task=self.spec.task,
+            provider=self.provider.kind,
+            run=ref,
+            outcome=outcome,
+            exit_code=status.exit_code if status else None,
+            reason=self._redact(status.reason) if status and status.reason else None,
+            started_at=started,
+            stopped_at=stopped,
+            actor=self.spec.actor,
+            result=self._result,
+            details=tuple((k, self._redact(v)) for k, v in status.details) if status else (),
+            last_lines=tuple(self._last),
+        )
+
+
+def parse_result_line(message: str) -> dict[str, Any] | None:
+    """A task's result line: a single-line JSON object with an "ok" key (DESIGN.md §4)."""
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}") and '"ok"' in text):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "ok" in value else None

@@ -87,8 +87,8 @@ def _globals(ctx: typer.Context) -> Globals:
 )
 def run(
     ctx: typer.Context,
-    env: Annotated[str, typer.Argument(help="Environment from opsctl.toml (see: opsctl envs).")],
-    task: Annotated[str, typer.Argument(help="Task name or alias (see: opsctl tasks).")],
+    env: Annotated[str, typer.Argument(metavar="ENV", help="Environment from opsctl.toml (see: opsctl envs).")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="Task name or alias (see: opsctl tasks).")],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", metavar="NAME=VALUE", help="A task parameter; same as --NAME VALUE. Repeatable."),
@@ -168,7 +168,9 @@ def envs(
 @app.command()
 def tasks(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Argument(help="Show the tasks as this environment resolves them.")] = None,
+    env: Annotated[
+        str | None, typer.Argument(metavar="ENV", help="Show the tasks as this environment resolves them.")
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")] = "text",
 ) -> None:
     """List tasks with their parameters, aliases and per-environment overrides."""

@@ -55,10 +55,24 @@ def make_spec(
     secrets: frozenset[str] = frozenset(),
 ) -> RunSpec:
     """A RunSpec carrying the audit vars, as build_spec would make it."""
-    env_vars = {**(env or {}), "OPSCTL_RUN_ID": run_id, "OPSCTL_ACTOR": "tester", "OPSCTL_ORIGIN": "host:test",
-                "OPSCTL_ENV": env_name, "OPSCTL_TASK": task}
-    return RunSpec(env=env_name, task=task, run_id=run_id, command=command, env_vars=tuple(env_vars.items()),
-                   secret_values=secrets, actor="tester", origin="host:test")
+    env_vars = {
+        **(env or {}),
+        "OPSCTL_RUN_ID": run_id,
+        "OPSCTL_ACTOR": "tester",
+        "OPSCTL_ORIGIN": "host:test",
+        "OPSCTL_ENV": env_name,
+        "OPSCTL_TASK": task,
+    }
+    return RunSpec(
+        env=env_name,
+        task=task,
+        run_id=run_id,
+        command=command,
+        env_vars=tuple(env_vars.items()),
+        secret_values=secrets,
+        actor="tester",
+        origin="host:test",
+    )
 
 
 def run_contract(
@@ -83,8 +97,9 @@ def run_contract(
                 cancel.request(signum)
 
         observer.on_status = maybe_signal
-    runner = Runner(provider, spec, observer, timeout_s=timeout_s, cancel=cancel, retry=FAST_RETRY,
-                    timing=timing or provider.timing)
+    runner = Runner(
+        provider, spec, observer, timeout_s=timeout_s, cancel=cancel, retry=FAST_RETRY, timing=timing or provider.timing
+    )
     return runner.run(), observer
 
 

@@ -58,8 +58,10 @@ def test_timeout_stops_the_run_and_exits_124() -> None:
     assert any("timeout of 30s expired" in n for n in observer.notices)
 
 
-@pytest.mark.parametrize(("signum", "outcome", "code"), [(signal.SIGINT, Outcome.INTERRUPTED, 130),
-                                                          (signal.SIGTERM, Outcome.TERMINATED, 143)])
+@pytest.mark.parametrize(
+    ("signum", "outcome", "code"),
+    [(signal.SIGINT, Outcome.INTERRUPTED, 130), (signal.SIGTERM, Outcome.TERMINATED, 143)],
+)
 def test_signal_stops_the_run_at_once(signum: int, outcome: Outcome, code: int) -> None:
     clock = FakeClock()
     provider = ScriptedProvider(clock, finish_at=None)

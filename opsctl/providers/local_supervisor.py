@@ -53,33 +53,32 @@ def main(argv: list[str]) -> int:
     run_dir, argv = Path(argv[0]), argv[2:]
     log = (run_dir / "log.jsonl").open("a", encoding="utf-8")
     lock = threading.Lock()
+    child: subprocess.Popen[bytes] | None = None
+    stop_signal: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        # Ask nicely, then insist: a task that ignores SIGTERM is killed after STOP_GRACE_S.
+        stop_signal.append(signum)
+        if child is not None and child.poll() is None:
+            _signal_group(child.pid, signum)
+            threading.Timer(STOP_GRACE_S, _kill_if_alive, args=(child,)).start()
+
+    # Handlers first: a stop that arrives while the task is being started must still reach it.
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
     try:
         # Its own process group, so a stop reaches whatever the task spawned (a shell's children too).
         child = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
         )
     except OSError as e:
-        with lock:
-            log.write(json.dumps({"t": _now(), "s": "stderr", "m": f"cannot start {argv[0]!r}: {e.strerror}"}) + "\n")
-        _write_json(
-            run_dir / "exit.json",
-            {
-                "exit_code": None,
-                "signal": None,
-                "stopped_at": _now(),
-                "reason": f"cannot start {argv[0]!r}: {e.strerror}",
-            },
-        )
+        reason = f"cannot start {argv[0]!r}: {e.strerror}"
+        log.write(json.dumps({"t": _now(), "s": "stderr", "m": reason}) + "\n")
+        log.close()
+        _write_json(run_dir / "exit.json", {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason})
         return 0
-
-    def forward(signum: int, _frame: object) -> None:
-        # Ask nicely, then insist: a task that ignores SIGTERM is killed after STOP_GRACE_S.
-        if child.poll() is None:
-            _signal_group(child.pid, signum)
-            threading.Timer(STOP_GRACE_S, _kill_if_alive, args=(child,)).start()
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    if stop_signal:
+        forward(stop_signal[0], None)
     pumps = [
         threading.Thread(target=_pump, args=(child.stdout, "stdout", log, lock), daemon=True),
         threading.Thread(target=_pump, args=(child.stderr, "stderr", log, lock), daemon=True),

@@ -29,6 +29,19 @@ class FakeClock:
         self.now += max(seconds, 0.001)
 
 
+SCRIPT_TIMING = Timing(
+    fast_poll_s=0.5,
+    slow_poll_s=5.0,
+    fast_phase_s=10.0,
+    log_fast_poll_s=0.5,
+    log_poll_s=4.0,
+    drain_settle_s=1.0,
+    drain_quiet_reads=2,
+    drain_max_s=10.0,
+    stop_wait_s=20.0,
+)
+
+
 @dataclass
 class ScriptedProvider:
     """Starts at t=launch, runs from +0.5 s, exits with `exit_code` at `finish_at` unless stopped first."""
@@ -42,9 +55,7 @@ class ScriptedProvider:
     failures: dict[str, int] = field(default_factory=dict)  # method → TemporaryFailures to raise first
     ambiguous_launch: bool = False  # the first launch starts the run but "fails" in transit
     kind: str = "scripted"
-    timing: Timing = Timing(fast_poll_s=0.5, slow_poll_s=5.0, fast_phase_s=10.0, log_fast_poll_s=0.5,
-                            log_poll_s=4.0, drain_settle_s=1.0, drain_quiet_reads=2, drain_max_s=10.0,
-                            stop_wait_s=20.0)
+    timing: Timing = field(default_factory=lambda: SCRIPT_TIMING)
     calls: Counter[str] = field(default_factory=Counter)
     launches: list[RunSpec] = field(default_factory=list)
     stops: list[str] = field(default_factory=list)
@@ -85,8 +96,12 @@ class ScriptedProvider:
         if self.stop_requested_at is not None and self.clock() >= self.stop_requested_at + self.stop_takes:
             return Status(State.STOPPED, "STOPPED", exit_code=None, reason=self.stops[-1])
         if self.finish_at is not None and t >= self.finish_at:
-            return Status(State.STOPPED, "STOPPED", exit_code=self.exit_code,
-                          reason=None if self.exit_code is not None else "TaskFailedToStart")
+            return Status(
+                State.STOPPED,
+                "STOPPED",
+                exit_code=self.exit_code,
+                reason=None if self.exit_code is not None else "TaskFailedToStart",
+            )
         if self.stop_requested_at is not None:
             return Status(State.STOPPING, "STOPPING")
         return Status(State.PENDING, "PENDING") if t < 0.5 else Status(State.RUNNING, "RUNNING")
@@ -97,8 +112,7 @@ class ScriptedProvider:
         t = self.clock() - (self.started_at or 0.0)
         visible = [m for at, m in self.lines if at <= t]
         page = visible[start : start + self.page_size]
-        return LogPage(tuple(LogLine(m) for m in page), str(start + len(page)),
-                       more=len(page) == self.page_size)
+        return LogPage(tuple(LogLine(m) for m in page), str(start + len(page)), more=len(page) == self.page_size)
 
     def stop(self, ref: RunRef, reason: str) -> None:
         self._call("stop")

@@ -1,0 +1,185 @@
+variable "project" {
+  description = "GCP project ID of the job."
+  type        = string
+}
+
+variable "region" {
+  description = "Cloud Run region (e.g. europe-west2)."
+  type        = string
+}
+
+variable "name" {
+  description = "Job name (opsctl's `job`), e.g. quill-admin-prod."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.name))
+    error_message = "name must be a lowercase DNS label of at most 63 characters."
+  }
+}
+
+variable "environment" {
+  description = "The opsctl environment name this job serves; it names the [environments.X] table in the opsctl_toml output."
+  type        = string
+}
+
+variable "image" {
+  description = "The admin image (Artifact Registry), ideally pinned by digest."
+  type        = string
+}
+
+variable "container_name" {
+  description = "Name of the admin container (opsctl's `container`)."
+  type        = string
+  default     = "admin"
+}
+
+variable "command" {
+  description = "Entrypoint; null keeps the image's. opsctl can only override args, never the entrypoint."
+  type        = list(string)
+  default     = null
+}
+
+variable "args" {
+  description = "Default args; opsctl tasks replace them per run."
+  type        = list(string)
+  default     = null
+}
+
+variable "cpu" {
+  description = "CPU limit."
+  type        = string
+  default     = "1"
+}
+
+variable "memory" {
+  description = "Memory limit."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "timeout" {
+  description = "Longest a run may take before Cloud Run kills it (opsctl's --timeout can ask for less per run)."
+  type        = string
+  default     = "900s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.timeout))
+    error_message = "timeout must be a number of seconds ending in \"s\", e.g. \"900s\"."
+  }
+}
+
+variable "runtime_service_account_email" {
+  description = "Identity of the running task: needs roles/cloudsql.client for a Cloud SQL volume (granted outside this module) and read access to the secrets (granted here unless grant_secret_access = false)."
+  type        = string
+}
+
+variable "env" {
+  description = "Plain, non-secret environment. Anything credential-like belongs in secret_env."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k in keys(var.env) :
+      length(regexall("(?i)(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|DATABASE_URL|DSN)", k)) == 0
+    ])
+    error_message = "env must not carry credentials (a name contains PASSWORD, SECRET, TOKEN, ...): use secret_env, which Cloud Run resolves from Secret Manager at start."
+  }
+}
+
+variable "secret_env" {
+  description = "Env var name => Secret Manager secret (\"name\" in this project or \"projects/P/secrets/name\") and version."
+  type = map(object({
+    secret  = string
+    version = optional(string, "latest")
+  }))
+  default = {}
+}
+
+variable "grant_secret_access" {
+  description = "Grant the runtime service account roles/secretmanager.secretAccessor on each secret in secret_env."
+  type        = bool
+  default     = true
+}
+
+variable "cloud_sql_instances" {
+  description = "Cloud SQL connection names (PROJECT:REGION:INSTANCE) mounted under /cloudsql. Leave empty to reach the database by private IP through vpc_connector or direct_vpc."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_connector" {
+  description = "Serverless VPC Access connector (projects/P/locations/R/connectors/C). Exclusive with direct_vpc."
+  type        = string
+  default     = null
+}
+
+variable "direct_vpc" {
+  description = "Direct VPC egress: the network and/or subnetwork the task gets an IP in. Exclusive with vpc_connector."
+  type = object({
+    network    = optional(string)
+    subnetwork = optional(string)
+    tags       = optional(list(string), [])
+  })
+  default = null
+}
+
+variable "vpc_egress" {
+  description = "PRIVATE_RANGES_ONLY (default) or ALL_TRAFFIC."
+  type        = string
+  default     = "PRIVATE_RANGES_ONLY"
+
+  validation {
+    condition     = contains(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"], var.vpc_egress)
+    error_message = "vpc_egress must be PRIVATE_RANGES_ONLY or ALL_TRAFFIC."
+  }
+}
+
+variable "operator_members" {
+  description = "Who may run, watch and stop the job from a laptop, as IAM members (\"group:ops@example.com\")."
+  type        = list(string)
+  default     = []
+}
+
+variable "ci_service_account_id" {
+  description = "Account ID of a service account to create for CI (gets the same opsctl roles). null: no CI identity."
+  type        = string
+  default     = null
+}
+
+variable "github_wif" {
+  description = "Let GitHub Actions in `repository` impersonate the CI service account through Workload Identity Federation. repository_id (`gh api repos/OWNER/REPO --jq .id`) pins the repository against rename-and-recreate; allowed_refs optionally limits the git refs."
+  type = object({
+    repository    = string
+    repository_id = optional(string)
+    allowed_refs  = optional(list(string), [])
+    pool_id       = optional(string, "github")
+    provider_id   = optional(string, "github-actions")
+  })
+  default = null
+}
+
+variable "allow_build" {
+  description = "Also let the CI service account run `opsctl build`: update this job (roles/run.developer on it) and deploy it as the runtime service account (roles/iam.serviceAccountUser on that account). Pushing the image needs roles/artifactregistry.writer on the repository, granted outside this module."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Refuse to destroy the job from Terraform."
+  type        = bool
+  default     = true
+}
+
+variable "protected" {
+  description = "Rendered into opsctl_toml: require a typed confirmation before running here."
+  type        = bool
+  default     = false
+}
+
+variable "labels" {
+  description = "Labels on the job and its executions."
+  type        = map(string)
+  default     = {}
+}

@@ -87,8 +87,20 @@ def _globals(ctx: typer.Context) -> Globals:
 )
 def run(
     ctx: typer.Context,
-    env: Annotated[str, typer.Argument(metavar="ENV", help="Environment from opsctl.toml (see: opsctl envs).")],
-    task: Annotated[str, typer.Argument(metavar="TASK", help="Task name or alias (see: opsctl tasks).")],
+    env: Annotated[
+        str,
+        typer.Argument(
+            metavar="ENV",
+            help="Environment from opsctl.toml (see: opsctl envs).",
+            autocompletion=lambda: _complete("envs"),
+        ),
+    ],
+    task: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASK", help="Task name or alias (see: opsctl tasks).", autocompletion=lambda: _complete("tasks")
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", metavar="NAME=VALUE", help="A task parameter; same as --NAME VALUE. Repeatable."),
@@ -178,6 +190,106 @@ def tasks(
 
     g = _globals(ctx)
     tasks_command(g.config, env, _output(output), g.no_color)
+
+
+EnvArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ENV", help="Environment from opsctl.toml (see: opsctl envs).", autocompletion=lambda: _complete("envs")
+    ),
+]
+RunArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN",
+        help="The run as `opsctl run` printed it: an ECS task ARN or id, a Cloud Run execution name, a local run id.",
+    ),
+]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")]
+
+
+@app.command(epilog="Example: opsctl wait staging arn:aws:ecs:eu-west-2:123456789012:task/clinloop-staging/0f3c…")
+def wait(ctx: typer.Context, env: EnvArg, run: RunArg, output: OutputOpt = "text") -> None:
+    """Reattach to a run (running or already stopped): its logs, the summary, its exit code."""
+    from opsctl.commands import interactive
+    from opsctl.operate import wait_command
+
+    g = _globals(ctx)
+    raise typer.Exit(wait_command(g.config, env, run, _output(output), g.no_color, interactive(False)))
+
+
+@app.command(epilog="Example: opsctl logs prod quill-admin-prod-x7k2p --since 10m")
+def logs(
+    ctx: typer.Context,
+    env: EnvArg,
+    run: RunArg,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run stops.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DURATION", help="Only lines from the last DURATION (10m, 1h).")
+    ] = None,
+) -> None:
+    """Print a run's log lines on stdout (following while it runs with --follow). Never stops the run."""
+    from opsctl.operate import logs_command
+
+    raise typer.Exit(logs_command(_globals(ctx).config, env, run, follow, since))
+
+
+@app.command(epilog="Example: opsctl stop staging 0f3c5e0e8d1b4c7a9e2f")
+def stop(ctx: typer.Context, env: EnvArg, run: RunArg) -> None:
+    """Stop a run; the stop reason names you."""
+    from opsctl.operate import stop_command
+
+    raise typer.Exit(stop_command(_globals(ctx).config, env, run))
+
+
+@app.command(epilog="Example: opsctl history staging --limit 5")
+def history(
+    ctx: typer.Context,
+    env: EnvArg,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many runs.")] = 20,
+    output: OutputOpt = "text",
+) -> None:
+    """Recent opsctl runs in ENV: what the cloud still lists, merged with this machine's history."""
+    from opsctl.operate import history_command
+
+    raise typer.Exit(history_command(_globals(ctx).config, env, limit, _output(output)))
+
+
+@app.command(epilog="Example: opsctl doctor staging")
+def doctor(ctx: typer.Context, env: EnvArg) -> None:
+    """Preflight ENV: credentials, target, task definition / job, network, logs, permissions; each ✗ with its fix."""
+    from opsctl.operate import doctor_command
+
+    g = _globals(ctx)
+    raise typer.Exit(doctor_command(g.config, env, g.no_color))
+
+
+@app.command(epilog="Example: opsctl build staging --dry-run")
+def build(
+    ctx: typer.Context,
+    env: EnvArg,
+    tag: Annotated[str | None, typer.Option("--tag", help="Image tag (default: the git commit).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each step; build, push and change nothing.")
+    ] = False,
+) -> None:
+    """Build the admin image (docker build --target admin), push it, point the job / task definition at it."""
+    from opsctl.build import build_command
+
+    raise typer.Exit(build_command(_globals(ctx).config, env, tag, dry_run))
+
+
+def _complete(what: str, env: str | None = None) -> list[str]:
+    """Names from the config for shell completion; nothing (rather than an error) if it cannot be read."""
+    from opsctl import config as config_mod
+
+    try:
+        cfg = config_mod.load(None)
+    except Exception:
+        return []
+    if what == "envs":
+        return list(cfg.environments)
+    return [*cfg.tasks, *(a for t in cfg.tasks.values() for a in t.aliases)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from opsctl import config as config_mod
 from opsctl import guards, params, providers
 from opsctl.errors import UsageError
+from opsctl.operate import emit_result, restore_signals, table, trap_signals
 from opsctl.redact import Redactor
-from opsctl.report import TextObserver, print_summary, result_json, use_color
+from opsctl.report import TextObserver, use_color
 from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit, build_spec
 
@@ -42,7 +41,8 @@ class RunOptions:
     verbose: bool = False
 
 
-def _interactive(yes: bool) -> bool:
+def interactive(yes: bool) -> bool:
+    """Whether someone can answer prompts: a terminal on stdin and stderr, and no --yes."""
     return not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
 
@@ -57,11 +57,9 @@ def run_command(opts: RunOptions) -> int:
             timeout_s = config_mod.parse_duration(opts.timeout)
         except ValueError as e:
             raise UsageError(f"--timeout: {e}") from None
-    if opts.confirm is not None and not opts.yes and not opts.dry_run and not _interactive(False):
-        raise UsageError("--confirm goes with --yes (it confirms a protected environment without a prompt)")
-    interactive = _interactive(opts.yes)
+    can_prompt = interactive(opts.yes)
     given = params.split_args(task, opts.args, opts.params)
-    values = params.collect(task, given, params.Prompter(interactive=interactive))
+    values = params.collect(task, given, params.Prompter(interactive=can_prompt))
     secret_names = frozenset(p.name for p in task.params if p.secret)
     spec = build_spec(env, task, values, Audit.detect(), secret_names)
     redact = Redactor(spec.secret_values)
@@ -87,7 +85,7 @@ def run_command(opts: RunOptions) -> int:
         task,
         yes=opts.yes,
         confirm=opts.confirm,
-        interactive=interactive,
+        interactive=can_prompt,
         show_target=lambda: _show_target(env, task, spec, redact),
         ask=params.Prompter(True).ask,
     )
@@ -104,28 +102,16 @@ def run_command(opts: RunOptions) -> int:
         timeout_s=timeout_s,
         stream_logs=not opts.no_logs,
         cancel=cancel,
-        interrupt_grace_s=INTERRUPT_GRACE_S if interactive else 0.0,
+        interrupt_grace_s=INTERRUPT_GRACE_S if can_prompt else 0.0,
     )
-    previous = _trap_signals(cancel)
+    previous = trap_signals(cancel)
     try:
         result = runner.run(detach=opts.detach)
     finally:
         observer.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if opts.output == "json":
-        sys.stdout.write(json.dumps(result_json(result), indent=2, default=str) + "\n")
-    else:
-        print_summary(result, sys.stdout, use_color(sys.stdout, opts.no_color))
+        restore_signals(previous)
+    emit_result(result, opts.output, opts.no_color)
     return result.exit_status
-
-
-def _trap_signals(cancel: CancelToken) -> dict[int, Any]:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        # SIGHUP (terminal closed) is treated like SIGTERM: stop the task rather than orphan it.
-        cancel.request(signal.SIGTERM if signum == signal.SIGHUP else signum)
-
-    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
 def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: Any, redact: Redactor) -> None:
@@ -157,7 +143,7 @@ def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
     if output == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    _table(
+    table(
         ["ENV", "PROVIDER", "TARGET", "PROTECTED", "ALLOWED REFS"],
         [
             [
@@ -235,11 +221,4 @@ def tasks_command(config_path: str | None, env_name: str | None, output: str, no
                 t["help"],
             ]
         )
-    _table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+    table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)

@@ -154,6 +154,15 @@ class CapacityProviderItem:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildSettings:
+    """How `opsctl build` builds the admin image (`[environments.X.build]`)."""
+
+    context: str = "."
+    dockerfile: str | None = None  # default: Dockerfile in the context
+    target: str = "admin"
+
+
+@dataclass(frozen=True, slots=True)
 class EcsEnv(EnvConfig):
     """`provider = "ecs"`: an ECS Fargate task."""
 
@@ -172,6 +181,7 @@ class EcsEnv(EnvConfig):
     log_stream_prefix: str | None = None
     profile: str | None = None
     image: str | None = None
+    build: BuildSettings = BuildSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +194,7 @@ class CloudRunEnv(EnvConfig):
     container: str | None = None
     endpoint: str | None = None
     image: str | None = None
+    build: BuildSettings = BuildSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +546,16 @@ class _Parser:
             container=self.str_(data, key, "container"),
             endpoint=self.str_(data, key, "endpoint"),
             image=self.str_(data, key, "image"),
+            build=self.build(data, key),
+        )
+
+    def build(self, data: dict[str, Any], key: str) -> BuildSettings:
+        raw = self.table(data.get("build", {}), f"{key}.build")
+        self.keys(raw, f"{key}.build", {"context", "dockerfile", "target"})
+        return BuildSettings(
+            context=self.str_(raw, f"{key}.build", "context") or ".",
+            dockerfile=self.str_(raw, f"{key}.build", "dockerfile"),
+            target=self.str_(raw, f"{key}.build", "target") or "admin",
         )
 
     def ecs(self, key: str, data: dict[str, Any], common: dict[str, Any]) -> EcsEnv:
@@ -587,6 +608,7 @@ class _Parser:
             log_stream_prefix=self.str_(data, key, "log_stream_prefix"),
             profile=self.str_(data, key, "profile"),
             image=self.str_(data, key, "image"),
+            build=self.build(data, key),
         )
 
 

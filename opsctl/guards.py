@@ -43,12 +43,11 @@ def check_confirmation(
     if not needs_confirmation(env, task):
         return
     why = "is protected" if env.protected else f"runs task {task.name!r}, which asks for confirmation"
-    if confirm is not None:
-        if confirm != env.name:
-            raise Refused(f"--confirm {confirm!r} does not name environment {env.name!r}; nothing was launched")
-        if yes or not interactive:
-            return
-    if not interactive or yes:
+    if confirm is not None and confirm != env.name:
+        raise Refused(f"--confirm {confirm!r} does not name environment {env.name!r}; nothing was launched")
+    if yes and confirm == env.name:
+        return
+    if not interactive:
         raise Refused(
             f"environment {env.name!r} {why}: confirm with --yes --confirm {env.name} (no terminal to ask on)"
         )

@@ -118,6 +118,30 @@ class LogPage:
 
 
 @dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a provider can tell about a run it did not necessarily start (for wait, history)."""
+
+    ref: RunRef
+    env: str | None = None
+    task: str | None = None
+    actor: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    state: State | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of `opsctl doctor`: what was checked, whether it passed, and the fix when it did not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """What a finished (or detached) run looked like: the summary, the JSON and the exit code."""
 

@@ -127,6 +127,7 @@ class Runner:
         self._result: dict[str, Any] | None = None
         self._cursor: str | None = None
         self._near_end = False
+        self._since: datetime | None = None
 
     # -- calls -------------------------------------------------------------------------------------
 
@@ -221,6 +222,23 @@ class Runner:
             outcome = Outcome.SUCCEEDED if status.exit_code == 0 else Outcome.FAILED
         return self._result_of(ref, started, outcome, status)
 
+    def follow(self, ref: RunRef, *, follow: bool, since: datetime | None = None) -> Status | None:
+        """Relay a run's logs from the start (or `since`); with `follow`, until it stops. Never stops it."""
+        timing = self._timing
+        self._since = since
+        status = None
+        while not self.cancel.requested:
+            if self._read(ref):
+                continue
+            if not follow:
+                return None
+            status = self._call("poll", lambda: self.provider.poll(ref))
+            if status.state is State.STOPPED:
+                self._drain(ref)
+                return status
+            self._sleep(timing.log_poll_s if status.state is State.RUNNING else timing.fast_poll_s)
+        return status
+
     def _loop(self, ref: RunRef) -> tuple[Status | None, Outcome | None]:
         timing = self._timing
         start = self.clock()
@@ -306,6 +324,8 @@ class Runner:
         return page.more
 
     def _emit(self, line: LogLine) -> None:
+        if self._since is not None and line.timestamp is not None and line.timestamp < self._since:
+            return
         message = self._redact(line.message)
         clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
         self._last.append(message)

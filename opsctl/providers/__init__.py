@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opsctl.config import CloudRunEnv, EcsEnv, EnvConfig, LocalEnv
+from opsctl.config import CloudRunEnv, EcsEnv, EnvConfig, LocalEnv, TaskConfig
 
 if TYPE_CHECKING:
-    from opsctl.model import LogPage, RunRef, RunSpec, Status, Timing
+    from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, Status, Timing
 
 
 class Provider(Protocol):
@@ -51,6 +51,26 @@ class Provider(Protocol):
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Runs of this task in this env that opsctl started and that have not stopped yet."""
+        ...
+
+    def info(self, ref: RunRef) -> RunInfo:
+        """Who started this run, for which task, when (from the run's OPSCTL_* env / tags)."""
+        ...
+
+    def recent_runs(self, env: str, limit: int) -> list[RunInfo]:
+        """opsctl runs in this env that the cloud still lists, newest first."""
+        ...
+
+    def checks(self, tasks: list[TaskConfig]) -> list[Check]:
+        """`opsctl doctor`: preflight checks of credentials, target, logs and permissions."""
+        ...
+
+    def registry_login(self, image: str) -> tuple[str, str]:
+        """Docker registry credentials (username, password) for pushing `image`."""
+        ...
+
+    def set_image(self, image: str) -> str:
+        """Point the job / a new task-definition revision at `image`; return what was changed."""
         ...
 
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opsctl.config import LocalEnv
-from opsctl.errors import LaunchError, NotFound
-from opsctl.model import LogLine, LogPage, RunRef, RunSpec, State, Status, Timing
+from opsctl.config import LocalEnv, TaskConfig
+from opsctl.errors import LaunchError, NotFound, UsageError
+from opsctl.model import Check, LogLine, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
 from opsctl.state import state_dir
 
 PAGE_BYTES = 4 * 1024 * 1024
@@ -182,6 +182,77 @@ class LocalProvider:
             if meta["env"] == env and meta["task"] == task:
                 found.append(self.ref(run_dir.name))
         return found
+
+    def info(self, ref: RunRef) -> RunInfo:
+        """What meta.json and exit.json say about a local run."""
+        meta = json.loads((self.root / ref.id / "meta.json").read_text(encoding="utf-8"))
+        status = self.poll(ref)
+        return RunInfo(
+            ref=ref,
+            env=meta["env"],
+            task=meta["task"],
+            actor=meta["actor"],
+            started_at=datetime.fromisoformat(meta["started_at"]),
+            stopped_at=status.stopped_at,
+            state=status.state,
+            exit_code=status.exit_code,
+        )
+
+    def recent_runs(self, env: str, limit: int) -> list[RunInfo]:
+        """Local runs of this env, newest first (run ids sort by start time)."""
+        if not self.root.is_dir():
+            return []
+        found: list[RunInfo] = []
+        for run_dir in sorted(self.root.iterdir(), reverse=True):
+            if len(found) >= limit:
+                break
+            meta_file = run_dir / "meta.json"
+            if meta_file.exists() and json.loads(meta_file.read_text(encoding="utf-8"))["env"] == env:
+                found.append(self.info(self.ref(run_dir.name)))
+        return found
+
+    def checks(self, tasks: list[TaskConfig]) -> list[Check]:
+        """The workdir exists and every task's program can be found."""
+        workdir = self.env.workdir
+        results = [
+            Check(f"workdir {workdir}", workdir.is_dir(), fix=f"create it or fix environments.{self.env.name}.workdir")
+        ]
+        for task in tasks:
+            if not task.command:
+                results.append(
+                    Check(
+                        f"task {task.name}: command",
+                        False,
+                        "no command (a local run has no image)",
+                        f"set environments.{self.env.name}.tasks.{task.name}.command",
+                    )
+                )
+                continue
+            program = sys.executable if task.command[0] == "{python}" else task.command[0]
+            found = shutil.which(program) if os.sep not in program else str(workdir / program)
+            ok = found is not None and Path(found).exists()
+            results.append(
+                Check(
+                    f"task {task.name}: {task.command[0]}",
+                    ok,
+                    found or "not found",
+                    "" if ok else f"install {program!r} or fix the task's command",
+                )
+            )
+        root = self.root
+        root.mkdir(parents=True, exist_ok=True)
+        results.append(
+            Check(f"state dir {root}", os.access(root, os.W_OK), fix="make it writable or set XDG_STATE_HOME")
+        )
+        return results
+
+    def registry_login(self, image: str) -> tuple[str, str]:
+        """Local runs have no registry."""
+        raise UsageError(f"environment {self.env.name!r} runs tasks as local processes: there is no registry")
+
+    def set_image(self, image: str) -> str:
+        """Local runs have no image."""
+        raise UsageError(f"environment {self.env.name!r} runs tasks as local processes: there is no image to build")
 
 
 def _alive(run_dir: Path) -> bool:

@@ -1,0 +1,118 @@
+"""`opsctl build ENV`: build the admin image, push it, point the job / task definition at it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from opsctl import config as config_mod
+from opsctl import providers
+from opsctl.config import CloudRunEnv, EcsEnv
+from opsctl.errors import ConfigError, LaunchError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One build step: a docker command (argv) or a cloud call (run)."""
+
+    title: str
+    argv: tuple[str, ...] = ()
+    stdin: str | None = None  # e.g. a registry password: never on the command line
+    run: Callable[[], str] | None = None
+
+
+def image_tag(workdir: Path) -> str:
+    """The git commit (with `-dirty` for uncommitted changes), else a UTC timestamp."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=workdir, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"{sha}-dirty" if dirty else sha
+
+
+def plan_build(cfg: config_mod.Config, env: config_mod.EnvConfig, tag: str | None, *, dry_run: bool) -> list[Step]:
+    """The steps, in order; cloud calls are deferred so a dry run makes none."""
+    if not isinstance(env, (EcsEnv, CloudRunEnv)):
+        raise UsageError(f"environment {env.name!r} runs tasks as local processes: there is no image to build")
+    if not env.image:
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.image: required for opsctl build (the repository to push to, "
+            "e.g. europe-west2-docker.pkg.dev/PROJECT/REPO/admin or ACCOUNT.dkr.ecr.REGION.amazonaws.com/admin)"
+        )
+    settings = env.build
+    base = cfg.path.parent.resolve()
+    context = (base / settings.context).resolve()
+    dockerfile = (base / settings.dockerfile).resolve() if settings.dockerfile else context / "Dockerfile"
+    ref = f"{env.image}:{tag or image_tag(base)}"
+    provider = None if dry_run else providers.build(env)
+    steps = [Step("check the Docker engine", ("docker", "info", "--format", "{{.ServerVersion}}"))]
+    registry = env.image.split("/", 1)[0]
+    if dry_run:
+        steps.append(
+            Step(f"log in to {registry}", ("docker", "login", "--username", "…", "--password-stdin", registry))
+        )
+    else:
+        assert provider is not None
+        user, password = provider.registry_login(env.image)
+        steps.append(
+            Step(
+                f"log in to {registry}",
+                ("docker", "login", "--username", user, "--password-stdin", registry),
+                stdin=password,
+            )
+        )
+    steps.append(
+        Step(
+            f"build target {settings.target!r}",
+            ("docker", "build", "--target", settings.target, "--file", str(dockerfile), "--tag", ref, str(context)),
+        )
+    )
+    steps.append(Step(f"push {ref}", ("docker", "push", ref)))
+    what = "update Cloud Run job" if isinstance(env, CloudRunEnv) else "register a task definition revision"
+    steps.append(Step(f"{what} with {ref}", run=(lambda: provider.set_image(ref)) if provider else None))
+    return steps
+
+
+def build_command(config_path: str | None, env_name: str, tag: str | None, dry_run: bool) -> int:
+    """Run (or, with --dry-run, print) every build step; stop at the first that fails."""
+    cfg = config_mod.load(config_path)
+    env = cfg.environment(env_name)
+    if not dry_run and shutil.which("docker") is None:
+        raise LaunchError("docker not found on PATH: opsctl build needs the Docker CLI and a running engine")
+    steps = plan_build(cfg, env, tag, dry_run=dry_run)
+    for number, step in enumerate(steps, 1):
+        shown = " ".join(step.argv) if step.argv else "(cloud API call)"
+        sys.stderr.write(f"opsctl: [{number}/{len(steps)}] {step.title}: {shown}\n")
+        if dry_run:
+            continue
+        if step.run is not None:
+            sys.stderr.write(f"opsctl: {step.run()}\n")
+            continue
+        proc = subprocess.run(
+            step.argv, input=step.stdin, text=True, check=False, capture_output=step.argv[1] in ("info", "login")
+        )
+        if proc.returncode != 0:
+            if step.argv[1] == "info":
+                raise LaunchError(
+                    "the Docker engine is not reachable (docker info failed): start Docker / dockerd "
+                    "and retry; nothing was built"
+                )
+            raise LaunchError(f"step {number} ({step.title}) failed with exit code {proc.returncode}")
+    if dry_run:
+        sys.stderr.write("opsctl: dry run: nothing was built, pushed or changed\n")
+    return 0

@@ -171,7 +171,7 @@ def envs(
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")] = "text",
 ) -> None:
     """List environments: name, provider, resolved target, protected, allowed refs."""
-    from opsctl.commands import envs_command
+    from opsctl.listing import envs_command
 
     g = _globals(ctx)
     envs_command(g.config, _output(output), g.no_color)
@@ -186,7 +186,7 @@ def tasks(
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")] = "text",
 ) -> None:
     """List tasks with their parameters, aliases and per-environment overrides."""
-    from opsctl.commands import tasks_command
+    from opsctl.listing import tasks_command
 
     g = _globals(ctx)
     tasks_command(g.config, env, _output(output), g.no_color)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from opsctl import config as config_mod
 from opsctl import guards, params, providers
 from opsctl.errors import UsageError
-from opsctl.operate import emit_result, restore_signals, table, trap_signals
+from opsctl.operate import emit_result, restore_signals, trap_signals
 from opsctl.redact import Redactor
 from opsctl.report import TextObserver, use_color
 from opsctl.runner import CancelToken, Runner
@@ -122,103 +121,3 @@ def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: A
         lines.append(f"  command: {' '.join(spec.command)}")
     lines += [f"  env {k}={v}" for k, v in spec.env_vars]
     sys.stderr.write(redact("\n".join(lines)) + "\n")
-
-
-def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
-    """`opsctl envs`: a table of environments, no cloud call."""
-    cfg = config_mod.load(config_path)
-    rows: list[dict[str, Any]] = []
-    for env in cfg.environments.values():
-        target = ", ".join(f"{k}={v}" for k, v in _target(env))
-        rows.append(
-            {
-                "name": env.name,
-                "provider": env.provider,
-                "target": target,
-                "protected": env.protected,
-                "allowed_refs": list(env.allowed_refs),
-                "builtin": env.builtin,
-            }
-        )
-    if output == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    table(
-        ["ENV", "PROVIDER", "TARGET", "PROTECTED", "ALLOWED REFS"],
-        [
-            [
-                r["name"] + (" (built in)" if r["builtin"] else ""),
-                r["provider"],
-                r["target"],
-                "yes" if r["protected"] else "no",
-                ", ".join(r["allowed_refs"]) or "-",
-            ]
-            for r in rows
-        ],
-    )
-
-
-def _target(env: config_mod.EnvConfig) -> list[tuple[str, str]]:
-    if isinstance(env, config_mod.LocalEnv):
-        return [("workdir", os.path.relpath(env.workdir))]
-    if isinstance(env, config_mod.EcsEnv):
-        items = [("region", env.region or "(profile default)"), ("cluster", env.cluster)]
-        if env.service:
-            items.append(("service", env.service))
-        if env.task_definition:
-            items.append(("task_definition", env.task_definition))
-        return items
-    assert isinstance(env, config_mod.CloudRunEnv)
-    return [("job", f"projects/{env.project}/locations/{env.region}/jobs/{env.job}")]
-
-
-def tasks_command(config_path: str | None, env_name: str | None, output: str, no_color: bool) -> None:
-    """`opsctl tasks [ENV]`: tasks, their parameters, aliases and overrides, no cloud call."""
-    cfg = config_mod.load(config_path)
-    env = cfg.environment(env_name) if env_name else None
-    data: list[dict[str, Any]] = []
-    for name in cfg.tasks:
-        task = cfg.task(env, name) if env else cfg.tasks[name]
-        data.append(
-            {
-                "name": task.name,
-                "help": task.help,
-                "aliases": list(task.aliases),
-                "command": list(task.command) if task.command else None,
-                "timeout_s": task.timeout_s,
-                "confirm": task.confirm,
-                "overridden_in": list(task.overridden_in),
-                "params": [
-                    {
-                        "name": p.name,
-                        "flag": p.flag,
-                        "type": p.type,
-                        "required": p.required,
-                        "default": p.default,
-                        "choices": list(p.choices),
-                        "help": p.help,
-                    }
-                    for p in task.params
-                ],
-            }
-        )
-    if output == "json":
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
-    rows = []
-    for t in data:
-        flags = []
-        for p in t["params"]:
-            kind = "|".join(p["choices"]) if p["choices"] else p["type"]
-            flag = f"{p['flag']} {kind.upper() if not p['choices'] else kind}"
-            flags.append(flag if p["required"] else f"[{flag}]")
-        rows.append(
-            [
-                t["name"],
-                ", ".join(t["aliases"]) or "-",
-                " ".join(flags) or "-",
-                ", ".join(t["overridden_in"]) or "-",
-                t["help"],
-            ]
-        )
-    table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)

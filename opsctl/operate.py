@@ -13,7 +13,7 @@ from opsctl import providers
 from opsctl.errors import UsageError
 from opsctl.model import Check, RunInfo, RunResult, RunSpec
 from opsctl.providers import Provider
-from opsctl.report import TextObserver, duration_text, print_summary, result_json, use_color
+from opsctl.report import TextObserver, duration_text, print_summary, result_json, table, use_color
 from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit
 
@@ -195,14 +195,6 @@ def doctor_command(config_path: str | None, env_name: str, no_color: bool) -> in
     failed = sum(not c.ok for c in checks)
     sys.stderr.write(f"opsctl: {len(checks) - failed} passed, {failed} failed\n")
     return 0 if failed == 0 else 1
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    """A plain aligned table on stdout."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
 
 
 __all__ = ["doctor_command", "duration_text", "history_command", "logs_command", "stop_command", "wait_command"]

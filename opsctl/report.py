@@ -210,6 +210,14 @@ class TextObserver:
         self.err.flush()
 
 
+def table(header: list[str], rows: list[list[str]]) -> None:
+    """A plain aligned table on stdout."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
 def print_error(message: str, err: IO[str] | None = None) -> None:
     """One line, on stderr, for every error a user sees."""
     stream = err or sys.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -308,6 +309,10 @@ def _main(argv: list[str]) -> int:
         return e.exit_code
     except OpsctlError as e:
         print_error(str(e))
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from opsctl.github import error_command
+
+            sys.stderr.write(error_command("opsctl", str(e)) + "\n")
         return e.exit_code
     except typer.TyperException as e:
         print_error(e.format_message() + _usage_hint(argv))

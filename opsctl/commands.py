@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsctl import config as config_mod
-from opsctl import guards, params, providers
+from opsctl import github, guards, params, providers
 from opsctl.errors import UsageError
-from opsctl.operate import emit_result, restore_signals, trap_signals
+from opsctl.operate import finish, observer_for, restore_signals, trap_signals
 from opsctl.redact import Redactor
-from opsctl.report import TextObserver, use_color
 from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit, build_spec
 
@@ -62,7 +61,8 @@ def run_command(opts: RunOptions) -> int:
     secret_names = frozenset(p.name for p in task.params if p.secret)
     spec = build_spec(env, task, values, Audit.detect(), secret_names)
     redact = Redactor(spec.secret_values)
-    err_color = use_color(sys.stderr, opts.no_color)
+    if github.active():
+        github.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
 
     if opts.dry_run:
         provider = providers.build(env)
@@ -92,7 +92,7 @@ def run_command(opts: RunOptions) -> int:
     if not opts.allow_concurrent:
         guards.check_concurrency(provider, env, task)
 
-    observer = TextObserver(sys.stderr, err_color, show_logs=not opts.no_logs)
+    observer = observer_for(env.name, task.name, opts.no_color, opts.no_logs)
     cancel = CancelToken()
     runner = Runner(
         provider,
@@ -109,7 +109,7 @@ def run_command(opts: RunOptions) -> int:
     finally:
         observer.close()
         restore_signals(previous)
-    emit_result(result, opts.output, opts.no_color)
+    finish(result, redact, spec.origin, opts.output, opts.no_color)
     return result.exit_status
 
 

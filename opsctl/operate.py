@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from opsctl import config as config_mod
-from opsctl import providers
+from opsctl import github, history, providers
 from opsctl.errors import UsageError
+from opsctl.github import GitHubObserver
 from opsctl.model import Check, RunInfo, RunResult, RunSpec
 from opsctl.providers import Provider
+from opsctl.redact import Redactor
 from opsctl.report import TextObserver, duration_text, print_summary, result_json, table, use_color
 from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit
@@ -71,8 +75,30 @@ def wait_command(
     finally:
         observer.close()
         restore_signals(previous)
-    emit_result(result, output, no_color)
+    finish(result, Redactor(()), None, output, no_color)
     return result.exit_status
+
+
+def observer_for(env: str, task: str, no_color: bool, no_logs: bool = False) -> TextObserver | GitHubObserver:
+    """Plain or live progress on stderr; inside GitHub Actions, wrapped in a group behind stop-commands."""
+    if not github.active():
+        return TextObserver(sys.stderr, use_color(sys.stderr, no_color), show_logs=not no_logs)
+    # No colour or spinner under Actions: an escape code written by the spinner's thread just before the
+    # stop-commands end marker would keep workflow commands off for the rest of the step.
+    text = TextObserver(sys.stderr, False, show_logs=not no_logs)
+    outputs = os.environ.get("GITHUB_OUTPUT")
+    return GitHubObserver(text, sys.stderr, env, task, outputs=Path(outputs) if outputs else None)
+
+
+def finish(result: RunResult, redact: Redactor, origin: str | None, output: str, no_color: bool) -> None:
+    """Record the run in the local history, publish it to GitHub Actions, print it on stdout."""
+    try:
+        history.record(result, origin=origin)
+    except OSError as e:
+        sys.stderr.write(f"opsctl: could not record the run in {history.history_path()}: {e.strerror}\n")
+    if github.active():
+        github.publish(result, sys.stderr, redact)
+    emit_result(result, output, no_color)
 
 
 def emit_result(result: RunResult, output: str, no_color: bool) -> None:
@@ -120,8 +146,6 @@ def stop_command(config_path: str | None, env_name: str, run: str) -> int:
 
 def history_command(config_path: str | None, env_name: str, limit: int, output: str) -> int:
     """`opsctl history ENV`: what the cloud still lists, merged with this machine's own record."""
-    from opsctl import history
-
     _, env, provider = _provider(config_path, env_name)
     seen: dict[str, dict[str, Any]] = {}
     for entry in history.recent(env.name, limit):

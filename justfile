@@ -35,9 +35,15 @@ seed-admin env email *params:
 bootstrap-tenant env tenant email *params:
     {{opsctl}} run "$1" bootstrap-tenant --tenant "$2" --email "$3" "${@:4}"
 
+# Build and push the admin image, then point the job / task definition at it
+[group('admin')]
+build-admin env *args:
+    {{opsctl}} build "$1" "${@:2}"
+
 alias cs := create-superadmin
 alias up := update-permissions-remote
 alias ar := add-role-remote
+alias ba := build-admin
 
 # Everything CI checks: lint, formatting, types, the whole test suite
 [group('dev')]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
 
 from opsctl import config as config_mod
 from opsctl import github, guards, params, providers
 from opsctl.errors import UsageError
+from opsctl.model import RunSpec
 from opsctl.operate import finish, observer_for, restore_signals, trap_signals
+from opsctl.providers import Provider
 from opsctl.redact import Redactor
 from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit, build_spec
@@ -65,16 +67,16 @@ def run_command(opts: RunOptions) -> int:
         github.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
 
     if opts.dry_run:
-        provider = providers.build(env)
-        plan = {
-            "env": env.name,
-            "task": task.name,
-            "provider": env.provider,
-            "run_id": spec.run_id,
-            "timeout_s": timeout_s,
-            "target": dict(provider.target()),
-            "request": provider.plan(spec),
-        }
+        with closing(providers.build(env)) as provider:
+            plan = {
+                "env": env.name,
+                "task": task.name,
+                "provider": env.provider,
+                "run_id": spec.run_id,
+                "timeout_s": timeout_s,
+                "target": dict(provider.target()),
+                "request": provider.plan(spec),
+            }
         sys.stdout.write(json.dumps(redact.value(plan), indent=2, default=str) + "\n")
         return 0
 
@@ -88,7 +90,20 @@ def run_command(opts: RunOptions) -> int:
         show_target=lambda: _show_target(env, task, spec, redact),
         ask=params.Prompter(True).ask,
     )
-    provider = providers.build(env)
+    with closing(providers.build(env)) as provider:
+        return _launch_and_watch(opts, env, task, spec, redact, provider, timeout_s, can_prompt)
+
+
+def _launch_and_watch(
+    opts: RunOptions,
+    env: config_mod.EnvConfig,
+    task: config_mod.TaskConfig,
+    spec: RunSpec,
+    redact: Redactor,
+    provider: Provider,
+    timeout_s: float | None,
+    can_prompt: bool,
+) -> int:
     if not opts.allow_concurrent:
         guards.check_concurrency(provider, env, task)
 
@@ -113,10 +128,11 @@ def run_command(opts: RunOptions) -> int:
     return result.exit_status
 
 
-def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: Any, redact: Redactor) -> None:
-    provider = providers.build(env)
+def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: RunSpec, redact: Redactor) -> None:
+    with closing(providers.build(env)) as provider:
+        target = provider.target()
     lines = [f"About to run {task.name!r} in environment {env.name!r} ({env.provider}):"]
-    lines += [f"  {k}: {v}" for k, v in provider.target()]
+    lines += [f"  {k}: {v}" for k, v in target]
     if spec.command:
         lines.append(f"  command: {' '.join(spec.command)}")
     lines += [f"  env {k}={v}" for k, v in spec.env_vars]

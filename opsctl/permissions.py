@@ -37,6 +37,9 @@ CLOUD_RUN_PERMISSION_FOR: dict[str, str] = {
     "read_logs": "logging.logEntries.list",
 }
 
+# `opsctl build` also updates the job: a deployer's permission, deliberately not in the operator role.
+CLOUD_RUN_BUILD_PERMISSION_FOR: dict[str, str] = {"update_job": "run.jobs.update"}
+
 # `register_task_definition` is granted only with `allow_build = true` (for `opsctl build`).
 # sts:GetCallerIdentity needs no permission, so it has no entry.
 ECS_ACTIONS_FOR: dict[str, tuple[str, ...]] = {

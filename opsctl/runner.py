@@ -128,6 +128,7 @@ class Runner:
         self._cursor: str | None = None
         self._near_end = False
         self._since: datetime | None = None
+        self._seen = 0  # lines read so far (the deque of last lines is bounded)
 
     # -- calls -------------------------------------------------------------------------------------
 
@@ -329,6 +330,7 @@ class Runner:
         message = self._redact(line.message)
         clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
         self._last.append(message)
+        self._seen += 1
         if line.stream == "stdout":
             parsed = parse_result_line(line.message)
             if parsed is not None:
@@ -342,22 +344,25 @@ class Runner:
         timing = self._timing
         deadline = self.clock() + timing.drain_max_s
         quiet = 0
+        first = True
         while self.clock() < deadline:
-            before, seen = self._cursor, len(self._last)
+            if not first:
+                # Every read may cost quota (Cloud Logging: 60/min per project), so reads are spaced.
+                self._sleep(min(timing.drain_settle_s, max(0.0, deadline - self.clock())))
+            first = False
+            before, seen = self._cursor, self._seen
             try:
-                more = self._read(ref)
+                while self._read(ref):  # a full page: the next one is ready now
+                    pass
             except OpsctlError as e:
                 self.observer.notice(f"could not read the last log lines: {e}")
                 return
-            if more:
-                continue
-            if self._cursor != before or len(self._last) != seen:
+            if self._cursor != before or self._seen != seen:
                 quiet = 0
                 continue
             quiet += 1
             if quiet >= timing.drain_quiet_reads:
                 return
-            self._sleep(min(timing.drain_settle_s, max(0.0, deadline - self.clock())))
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
         stopped = None

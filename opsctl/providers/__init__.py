@@ -73,6 +73,10 @@ class Provider(Protocol):
         """Point the job / a new task-definition revision at `image`; return what was changed."""
         ...
 
+    def close(self) -> None:
+        """Release clients, channels and background readers."""
+        ...
+
 
 def _local(env: EnvConfig) -> Provider:
     from opsctl.providers.local import LocalProvider

@@ -250,6 +250,9 @@ class LocalProvider:
         """Local runs have no registry."""
         raise UsageError(f"environment {self.env.name!r} runs tasks as local processes: there is no registry")
 
+    def close(self) -> None:
+        """Nothing to release: the supervisor runs on without us."""
+
     def set_image(self, image: str) -> str:
         """Local runs have no image."""
         raise UsageError(f"environment {self.env.name!r} runs tasks as local processes: there is no image to build")

@@ -1,0 +1,154 @@
+"""The Cloud Run provider's preflight (`opsctl doctor`) and image update (`opsctl build`)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from google.auth import exceptions as auth_exc
+
+from opsctl.config import TaskConfig
+from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
+from opsctl.model import Check
+from opsctl.permissions import CLOUD_RUN_PERMISSIONS, CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS
+from opsctl.providers.cloudrun_errors import TERRAFORM_MODULE, mapped, no_credentials
+from opsctl.providers.cloudrun_logs import NS, rfc3339
+from opsctl.providers.cloudrun_status import IMAGE_REASONS
+
+if TYPE_CHECKING:
+    from opsctl.providers.cloudrun import CloudRunProvider
+
+UPDATE_TIMEOUT_S = 300.0
+
+
+def _check(name: str, action: Callable[[], str]) -> Check:
+    """Run one check; an OpsctlError becomes a failed Check whose fix is the message's next step."""
+    try:
+        return Check(name, True, action())
+    except OpsctlError as e:
+        detail, _, fix = str(e).partition(" — ")
+        return Check(name, False, detail, fix)
+
+
+def checks(provider: CloudRunProvider, tasks: list[TaskConfig]) -> list[Check]:
+    """Credentials, the job, its container and image, the opsctl permissions on the job, reading its logs."""
+    env, clients = provider.env, provider.clients
+    endpoint = os.environ.get("OPSCTL_GCP_ENDPOINT") or env.endpoint
+    found: list[Check] = []
+    if clients.credentials is None:
+        found.append(Check("Google credentials", True, f"none needed: endpoint override {endpoint} (plaintext)"))
+    else:
+        account = getattr(clients.credentials, "service_account_email", None)
+        found.append(Check("Google credentials", True, f"Application Default Credentials ({account or 'user'})"))
+    job: Any = None
+
+    def get_job() -> str:
+        nonlocal job
+        with mapped(env, "get_job", f"job {env.job!r}", not_found=provider.job_missing()):
+            job = clients.jobs.get_job(name=provider.job_name, retry=None)
+        return f"{len(job.template.template.containers)} container(s), max_retries {job.template.template.max_retries}"
+
+    found.append(_check(f"Cloud Run job {provider.job_name}", get_job))
+    if job is None:
+        return found
+
+    def container() -> str:
+        name = provider.resolve_container()
+        spec = next(c for c in job.template.template.containers if c.name == name)
+        entrypoint = " ".join(spec.command) or "the image's ENTRYPOINT"
+        return (
+            f"{name or '(unnamed)'}: a task's command becomes the args of {entrypoint} (Cloud Run cannot override it)"
+        )
+
+    found.append(_check("container", container))
+    condition = job.terminal_condition
+    image_ok = condition is None or condition.reason not in IMAGE_REASONS
+    images = ", ".join(c.image for c in job.template.template.containers)
+    found.append(
+        Check(
+            "image",
+            image_ok,
+            images if image_ok else f"{images}: {condition.message}",
+            "" if image_ok else f"build and push it: opsctl build {env.name}",
+        )
+    )
+
+    def permissions() -> str:
+        wanted = [p for p in CLOUD_RUN_PERMISSIONS if p not in CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS]
+        with mapped(env, "test_iam_permissions", f"job {env.job!r}"):
+            granted = set(
+                clients.jobs.test_iam_permissions(
+                    request={"resource": provider.job_name, "permissions": wanted}
+                ).permissions
+            )
+        missing = [p for p in wanted if p not in granted]
+        if missing:
+            raise UsageError(
+                f"missing {', '.join(missing)} — ask an admin to add you to operator_members in "
+                f"{TERRAFORM_MODULE} (terraform apply)"
+            )
+        return f"all {len(wanted)} granted"
+
+    found.append(_check("opsctl permissions on the job", permissions))
+
+    def logs() -> str:
+        since = int((datetime.now(UTC) - timedelta(hours=1)).timestamp()) * NS
+        flt = (
+            f'resource.type="cloud_run_job" AND resource.labels.job_name="{env.job}" AND timestamp>="{rfc3339(since)}"'
+        )
+        with mapped(env, "read_logs", f"the logs of job {env.job!r}"):
+            clients.logging.list_log_entries(
+                request={"resource_names": [f"projects/{env.project}"], "filter": flt, "page_size": 1}, retry=None
+            )
+        return "logging.logEntries.list granted on the project"
+
+    found.append(_check("Cloud Logging read access", logs))
+    return found
+
+
+def registry_login(provider: CloudRunProvider, image: str) -> tuple[str, str]:
+    """`oauth2accesstoken` and a fresh access token: what `gcloud auth configure-docker` would use."""
+    host = image.split("/", 1)[0]
+    if not (host.endswith("-docker.pkg.dev") or host == "gcr.io" or host.endswith(".gcr.io")):
+        raise UsageError(
+            f"environments.{provider.env.name}.image {image!r} is not in Artifact Registry "
+            "(REGION-docker.pkg.dev/PROJECT/REPOSITORY/NAME)"
+        )
+    credentials = provider.clients.credentials
+    if credentials is None:
+        raise UsageError(
+            f"with an endpoint override opsctl holds no Google credentials to log in to {host}: "
+            f"log in yourself (gcloud auth configure-docker {host}) or unset OPSCTL_GCP_ENDPOINT"
+        )
+    from google.auth.transport.requests import Request
+
+    try:
+        refresh: Callable[[Request], None] = credentials.refresh
+        refresh(Request())
+    except (auth_exc.RefreshError, auth_exc.TransportError) as e:
+        raise no_credentials(e) from None
+    return "oauth2accesstoken", str(credentials.token)
+
+
+def set_image(provider: CloudRunProvider, image: str) -> str:
+    """Point the job's container at `image` and wait (bounded) for Cloud Run to accept the new job."""
+    env, jobs = provider.env, provider.clients.jobs
+    name = provider.resolve_container()
+    with mapped(env, "get_job", f"job {env.job!r}", not_found=provider.job_missing()):
+        job = jobs.get_job(name=provider.job_name, retry=None)
+    container = next(c for c in job.template.template.containers if c.name == name)
+    old, container.image = container.image, image
+    with mapped(env, "update_job", f"job {env.job!r}", not_found=provider.job_missing()):
+        operation = jobs.update_job(job=job, retry=None)
+        try:
+            wait: Callable[..., Any] = operation.result
+            wait(timeout=UPDATE_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            raise TemporaryFailure(
+                f"Cloud Run is still updating job {env.job!r} after {UPDATE_TIMEOUT_S:g}s; "
+                f"check it with: opsctl doctor {env.name}"
+            ) from None
+    return f"Cloud Run job {env.job!r}: container {name or '(unnamed)'} image {old} → {image}"

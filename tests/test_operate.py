@@ -83,8 +83,10 @@ def test_concurrent_run_is_refused_then_allowed(project: Path) -> None:
     try:
         refused = run_cli("run", "dev", "forever", cwd=project)
         assert refused.code == 77
-        assert refused.stderr == (f"opsctl: error: task 'forever' is already running in 'dev' (run {run}); wait for it "
-                                  f"with: opsctl wait dev {run} — or pass --allow-concurrent\n")
+        assert refused.stderr == (
+            f"opsctl: error: task 'forever' is already running in 'dev' (run {run}); wait for it "
+            f"with: opsctl wait dev {run} — or pass --allow-concurrent\n"
+        )
         allowed = run_cli("run", "dev", "forever", "--allow-concurrent", "--timeout", "1s", cwd=project)
         assert allowed.code == 124
     finally:
@@ -111,11 +113,16 @@ def test_doctor_passes_and_fails_with_the_fix(project: Path) -> None:
     ok = run_cli("doctor", "dev", cwd=project)
     assert ok.code == 0, ok.output
     assert ok.stdout.splitlines()[0].startswith("✓ config ")
-    (project / "opsctl.toml").write_text(CONFIG.replace('workdir = "."', 'workdir = "missing"')
-                                         + '\n[tasks.broken]\ncommand = ["no-such-program-xyz"]\n', encoding="utf-8")
+    (project / "opsctl.toml").write_text(
+        CONFIG.replace('workdir = "."', 'workdir = "missing"')
+        + '\n[tasks.broken]\ncommand = ["no-such-program-xyz"]\n',
+        encoding="utf-8",
+    )
     bad = run_cli("doctor", "dev", cwd=project)
     assert bad.code == 1
-    assert f"✗ workdir {project.resolve() / 'missing'}\n    fix: create it or fix environments.dev.workdir" in bad.stdout
+    assert (
+        f"✗ workdir {project.resolve() / 'missing'}\n    fix: create it or fix environments.dev.workdir" in bad.stdout
+    )
     assert "✗ task broken: no-such-program-xyz — not found\n    fix: install 'no-such-program-xyz'" in bad.stdout
 
 
@@ -132,3 +139,10 @@ def test_completion_offers_envs_and_tasks(project: Path) -> None:
     env = {"_OPSCTL_COMPLETE": "complete_bash", "COMP_WORDS": "opsctl run dev ", "COMP_CWORD": "3"}
     assert {"slow", "forever", "quick"} <= set(run_cli(cwd=project, env=env).stdout.split())
 
+
+def test_completion_scripts_for_each_shell_as_the_readme_says(project: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for shell, marker in (("bash", "complete -o"), ("zsh", "#compdef opsctl"), ("fish", "complete --command opsctl")):
+        assert f"_OPSCTL_COMPLETE=source_{shell} opsctl" in readme
+        out = run_cli(cwd=project, env={"_OPSCTL_COMPLETE": f"source_{shell}"})
+        assert marker in out.stdout, (shell, out.output)

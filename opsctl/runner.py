@@ -189,6 +189,8 @@ class Runner:
             raise LaunchError("interrupted before launch; nothing was started")
         ref = self._launch()
         self.observer.launched(ref)
+        for message in self.provider.warnings():
+            self.observer.notice(message)
         if detach:
             return self._result_of(ref, started, Outcome.DETACHED, None)
         if self.cancel.requested:

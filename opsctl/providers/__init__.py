@@ -77,6 +77,10 @@ class Provider(Protocol):
         """Release clients, channels and background readers."""
         ...
 
+    def warnings(self) -> tuple[str, ...]:
+        """Things the operator should know about the target (e.g. no log streaming), found while launching."""
+        ...
+
 
 def _local(env: EnvConfig) -> Provider:
     from opsctl.providers.local import LocalProvider

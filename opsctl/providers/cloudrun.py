@@ -388,6 +388,10 @@ class CloudRunProvider:
             stream.close()
         self.clients.close()
 
+    def warnings(self) -> tuple[str, ...]:
+        """Cloud Run replaces the container's args: the image's entrypoint always runs."""
+        return ()
+
 
 def env_of(execution: Any) -> dict[str, str]:
     """The env of the execution's containers, overrides applied."""

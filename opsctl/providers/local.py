@@ -253,6 +253,10 @@ class LocalProvider:
     def close(self) -> None:
         """Nothing to release: the supervisor runs on without us."""
 
+    def warnings(self) -> tuple[str, ...]:
+        """A local run has nothing to warn about."""
+        return ()
+
     def set_image(self, image: str) -> str:
         """Local runs have no image."""
         raise UsageError(f"environment {self.env.name!r} runs tasks as local processes: there is no image to build")

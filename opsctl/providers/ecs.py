@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -364,7 +365,16 @@ def build(env: EcsEnv) -> EcsProvider:
     )
 
     def client_for(service: str, region_name: str) -> Any:
-        # session.client honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> by itself.
-        return session.client(service, region_name=region_name, config=config)  # type: ignore[call-overload]
+        # session.client honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> by itself. botocore's name for
+        # CloudWatch Logs is AWS_ENDPOINT_URL_CLOUDWATCH_LOGS; opsctl also accepts the shorter
+        # AWS_ENDPOINT_URL_LOGS (DESIGN.md §7) when botocore's own is not set.
+        extra = {}
+        if (
+            service == "logs"
+            and os.environ.get("AWS_ENDPOINT_URL_LOGS")
+            and not os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
+        ):
+            extra["endpoint_url"] = os.environ["AWS_ENDPOINT_URL_LOGS"]
+        return session.client(service, region_name=region_name, config=config, **extra)  # type: ignore[call-overload]
 
     return EcsProvider(env, client_for("ecs", region), client_for("logs", region), region, client_for)

@@ -136,3 +136,29 @@ def test_throttling_is_temporary_and_exhausts_to_75(
     assert caught.value.exit_code == 75
     assert str(caught.value) == "DescribeTasks: ThrottlingException from AWS ecs (Rate exceeded)"
     assert moto_proxy.counts()["DescribeTasks"] == 3
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"AWS_ENDPOINT_URL_LOGS": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
+        (
+            {"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:8", "AWS_ENDPOINT_URL_LOGS": "http://127.0.0.1:9"},
+            "http://127.0.0.1:8",
+        ),
+    ],
+)
+def test_logs_endpoint_variables(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str) -> None:
+    from opsctl.config import EcsEnv
+    from opsctl.providers.ecs import build
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL_LOGS", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    provider = build(
+        EcsEnv(
+            name="s", provider="ecs", source="t", region="us-east-1", cluster="c", task_definition="f", subnets=("s",)
+        )
+    )
+    assert provider._logs["us-east-1"].meta.endpoint_url == expected

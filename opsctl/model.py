@@ -97,6 +97,7 @@ class Status:
     details: tuple[tuple[str, str], ...] = ()  # extra facts for the summary (stop code, attempts, …)
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+    output_ended_at: datetime | None = None  # when the task's process exited: no line is written after it
 
 
 @dataclass(frozen=True, slots=True)

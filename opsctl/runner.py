@@ -207,7 +207,7 @@ class Runner:
             raise
         if stop_outcome is Outcome.DETACHED:
             return self._result_of(ref, started, Outcome.DETACHED, status)
-        self._drain(ref)
+        self._drain(ref, status)
         if status is not None:
             elapsed = (status.stopped_at - started).total_seconds() if status.stopped_at else 0.0
             self.observer.status(status, max(0.0, elapsed))
@@ -237,7 +237,7 @@ class Runner:
                 return None
             status = self._call("poll", lambda: self.provider.poll(ref))
             if status.state is State.STOPPED:
-                self._drain(ref)
+                self._drain(ref, status)
                 return status
             self._sleep(timing.log_poll_s if status.state is State.RUNNING else timing.fast_poll_s)
         return status
@@ -341,10 +341,15 @@ class Runner:
         if self.stream_logs:
             self.observer.log(clean)
 
-    def _drain(self, ref: RunRef) -> None:
+    def _drain(self, ref: RunRef, status: Status | None = None) -> None:
         """After the run stopped, read until the cursor is stable across a settle interval (bounded)."""
         timing = self._timing
         deadline = self.clock() + timing.drain_max_s
+        quiet_needed = timing.drain_quiet_reads
+        ended = status.output_ended_at if status else None
+        if ended is not None and (self.now() - ended).total_seconds() >= timing.drain_settle_s * quiet_needed:
+            # The task's output ended long enough ago for late lines to have landed: one empty read will do.
+            quiet_needed = 1
         quiet = 0
         first = True
         while self.clock() < deadline:
@@ -363,7 +368,7 @@ class Runner:
                 quiet = 0
                 continue
             quiet += 1
-            if quiet >= timing.drain_quiet_reads:
+            if quiet >= quiet_needed:
                 return
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:

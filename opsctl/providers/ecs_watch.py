@@ -78,6 +78,8 @@ def status_of(task: TaskTypeDef, container_hint: str | None = None) -> Status:
         details=tuple(details),
         started_at=started,
         stopped_at=task.get("stoppedAt"),
+        # the essential container's exit: the awslogs driver has flushed by then
+        output_ended_at=task.get("executionStoppedAt"),
     )
 
 

@@ -212,6 +212,9 @@ def write_logs(
 def script_state(task: Any, last_status: str) -> None:
     """Put a task in a lifecycle state (PENDING, DEACTIVATING, …) without stopping it."""
     task.last_status = last_status
+    if last_status == "DEACTIVATING" and getattr(task, "execution_stopped_at", None) is None:
+        # as in ECS: the essential container has exited when the task starts deactivating
+        task.execution_stopped_at = datetime.now(UTC)
 
 
 def script_stop(
@@ -238,6 +241,8 @@ def script_stop(
     task.stop_code = stop_code
     task.stopped_reason = stopped_reason or ""
     task.stopped_at = datetime.now(UTC)
+    if getattr(task, "execution_stopped_at", None) is None:
+        task.execution_stopped_at = task.stopped_at
     task.desired_status = "STOPPED"
     task.last_status = "STOPPED"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opsctl.errors import TemporaryFailure
@@ -54,6 +55,7 @@ class ScriptedProvider:
     page_size: int = 1000
     failures: dict[str, int] = field(default_factory=dict)  # method → TemporaryFailures to raise first
     ambiguous_launch: bool = False  # the first launch starts the run but "fails" in transit
+    output_ended_ago_s: float | None = None  # report the task's exit this long ago (wall clock) once stopped
     kind: str = "scripted"
     timing: Timing = field(default_factory=lambda: SCRIPT_TIMING)
     calls: Counter[str] = field(default_factory=Counter)
@@ -61,6 +63,7 @@ class ScriptedProvider:
     stops: list[str] = field(default_factory=list)
     started_at: float | None = None
     stop_requested_at: float | None = None
+    reads_at_stop: int | None = None  # read_logs calls made before the first STOPPED answer
 
     def _call(self, name: str) -> None:
         self.calls[name] += 1
@@ -96,11 +99,17 @@ class ScriptedProvider:
         if self.stop_requested_at is not None and self.clock() >= self.stop_requested_at + self.stop_takes:
             return Status(State.STOPPED, "STOPPED", exit_code=None, reason=self.stops[-1])
         if self.finish_at is not None and t >= self.finish_at:
+            if self.reads_at_stop is None:
+                self.reads_at_stop = self.calls["read_logs"]
+            ended = None
+            if self.output_ended_ago_s is not None:
+                ended = datetime.now(UTC) - timedelta(seconds=self.output_ended_ago_s)
             return Status(
                 State.STOPPED,
                 "STOPPED",
                 exit_code=self.exit_code,
                 reason=None if self.exit_code is not None else "TaskFailedToStart",
+                output_ended_at=ended,
             )
         if self.stop_requested_at is not None:
             return Status(State.STOPPING, "STOPPING")

@@ -347,13 +347,14 @@ class Runner:
         deadline = self.clock() + timing.drain_max_s
         quiet_needed = timing.drain_quiet_reads
         ended = status.output_ended_at if status else None
-        if ended is not None and (self.now() - ended).total_seconds() >= timing.drain_settle_s * quiet_needed:
-            # The task's output ended long enough ago for late lines to have landed: one empty read will do.
+        settled = ended is not None and (self.now() - ended).total_seconds() >= timing.drain_settle_s * quiet_needed
+        if settled:
+            # The task's output ended long enough ago for late lines to have landed: read to the end, no waiting.
             quiet_needed = 1
         quiet = 0
         first = True
         while self.clock() < deadline:
-            if not first:
+            if not first and not settled:
                 # Every read may cost quota (Cloud Logging: 60/min per project), so reads are spaced.
                 self._sleep(min(timing.drain_settle_s, max(0.0, deadline - self.clock())))
             first = False

@@ -342,35 +342,39 @@ class Runner:
             self.observer.log(clean)
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
-        """After the run stopped, read until the cursor is stable across a settle interval (bounded)."""
+        """After the run stopped, read until no new line has arrived for a quiet window (bounded).
+
+        The window (settle × (quiet reads - 1)) gives lines still being ingested time to land. It starts
+        when the task's output ended if the provider knows (ECS: the container's exit), else now; once it
+        has passed, lines found are lines we were merely behind on, so reading goes on without waiting.
+        """
         timing = self._timing
         deadline = self.clock() + timing.drain_max_s
-        quiet_needed = timing.drain_quiet_reads
+        window = timing.drain_settle_s * max(0, timing.drain_quiet_reads - 1)
         ended = status.output_ended_at if status else None
-        settled = ended is not None and (self.now() - ended).total_seconds() >= timing.drain_settle_s * quiet_needed
-        if settled:
-            # The task's output ended long enough ago for late lines to have landed: read to the end, no waiting.
-            quiet_needed = 1
-        quiet = 0
-        first = True
-        while self.clock() < deadline:
-            if not first and not settled:
-                # Every read may cost quota (Cloud Logging: 60/min per project), so reads are spaced.
-                self._sleep(min(timing.drain_settle_s, max(0.0, deadline - self.clock())))
-            first = False
-            before, seen = self._cursor, self._seen
+        settled = ended is not None and (self.now() - ended).total_seconds() >= window
+        last_news = self.clock()
+        while True:
+            seen = self._seen
             try:
                 while self._read(ref):  # a full page: the next one is ready now
                     pass
             except OpsctlError as e:
                 self.observer.notice(f"could not read the last log lines: {e}")
                 return
-            if self._cursor != before or self._seen != seen:
-                quiet = 0
-                continue
-            quiet += 1
-            if quiet >= quiet_needed:
+            if self.clock() >= deadline:
+                self.observer.notice(f"stopped reading logs {timing.drain_max_s:g}s after the run ended")
                 return
+            if self._seen != seen:
+                if not settled:
+                    last_news = self.clock()  # lines are still landing: the quiet window starts again
+                continue
+            if settled or self.clock() - last_news >= window:
+                return
+            # Every read may cost quota (Cloud Logging: 60/min per project), so empty reads are spaced.
+            self._sleep(
+                max(0.0, min(timing.drain_settle_s, last_news + window - self.clock(), deadline - self.clock()))
+            )
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
         stopped = None

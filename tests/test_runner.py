@@ -204,7 +204,7 @@ def test_last_result_line_wins_and_stderr_lines_are_not_results() -> None:
     assert runner.run().result == {"ok": True, "n": 2}
 
 
-@pytest.mark.parametrize(("ended_ago_s", "drain_reads"), [(None, 2), (1.0, 2), (30.0, 1)])
+@pytest.mark.parametrize(("ended_ago_s", "drain_reads"), [(None, 2), (0.5, 2), (30.0, 1)])
 def test_drain_settles_only_when_the_output_may_still_be_landing(ended_ago_s: float | None, drain_reads: int) -> None:
     clock = FakeClock()
     provider = ScriptedProvider(clock, lines=[(1.0, "a")], output_ended_ago_s=ended_ago_s)

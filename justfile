@@ -45,6 +45,11 @@ alias up := update-permissions-remote
 alias ar := add-role-remote
 alias ba := build-admin
 
+# The benchmark suite: prints a table, writes bench/results.json (about 6 minutes)
+[group('dev')]
+bench *args:
+    python -m bench "$@"
+
 # Everything CI checks: lint, formatting, types, the whole test suite
 [group('dev')]
 test *args:

@@ -192,9 +192,9 @@ class TextObserver:
     def log(self, line: LogLine) -> None:
         """Relay one task line as-is."""
         if self._console is not None:
-            self._console.print(
-                line.message, markup=False, highlight=False, style="red" if line.stream == "stderr" else ""
-            )
+            # As the task wrote it: no colour (most tasks log to stderr), and wrapped by the terminal, not
+            # broken into several lines, so it can still be copied whole.
+            self._console.print(line.message, markup=False, highlight=False, soft_wrap=True)
         else:
             self.err.write(line.message + "\n")
 

@@ -55,7 +55,7 @@ def _text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(", ", ": "))
+        return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
     return str(value)
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import closing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opsctl import config as config_mod
-from opsctl import github, guards, params, providers
+from opsctl import guards, params, providers
 from opsctl.errors import UsageError
-from opsctl.model import RunSpec
-from opsctl.operate import finish, observer_for, restore_signals, trap_signals
-from opsctl.providers import Provider
 from opsctl.redact import Redactor
-from opsctl.runner import CancelToken, Runner
 from opsctl.spec import Audit, build_spec
+
+if TYPE_CHECKING:
+    from opsctl.model import RunSpec
+    from opsctl.providers import Provider
 
 INTERRUPT_GRACE_S = 2.0
 
@@ -63,7 +65,9 @@ def run_command(opts: RunOptions) -> int:
     secret_names = frozenset(p.name for p in task.params if p.secret)
     spec = build_spec(env, task, values, Audit.detect(), secret_names)
     redact = Redactor(spec.secret_values)
-    if github.active():
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from opsctl import github
+
         github.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
 
     if opts.dry_run:
@@ -104,6 +108,10 @@ def _launch_and_watch(
     timeout_s: float | None,
     can_prompt: bool,
 ) -> int:
+    # Imported here so that --dry-run and every refusal above stay quick to start.
+    from opsctl.operate import finish, observer_for, restore_signals, trap_signals
+    from opsctl.runner import CancelToken, Runner
+
     if not opts.allow_concurrent:
         guards.check_concurrency(provider, env, task)
 

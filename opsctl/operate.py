@@ -70,8 +70,8 @@ def wait_command(
 ) -> int:
     """`opsctl wait ENV RUN`: reattach, relay the logs from the start, summarise, exit like `run`."""
     with _provider(config_path, env_name) as (_, env, provider):
-        ref = provider.ref(run)
-        info = provider.info(ref)
+        info = provider.info(provider.ref(run))
+        ref = info.ref
         observer = observer_for(env.name, info.task or "?", no_color)
         observer.launched(ref)
         cancel = CancelToken()

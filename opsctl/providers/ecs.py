@@ -313,7 +313,8 @@ class EcsProvider:
         tasks = resp.get("tasks") or []
         if not tasks:
             raise NotFound(f"ECS task {task_id(ref.id)} not found in cluster {self.env.cluster!r} ({self.region})")
-        return info_of(tasks[0], ref)
+        # the full ARN, whether the user typed it or the bare id: one run, one name (history, summaries)
+        return info_of(tasks[0], self.run_ref(tasks[0]["taskArn"]))
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:
         """opsctl tasks of this env that ECS still lists, newest first."""

@@ -41,7 +41,10 @@ def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
     try:
         target = provider.resolved()
     except OpsctlError as e:
-        return [*results, Check("task definition, container and network", False, str(e))]
+        detail, _, fix = str(e).partition(" — ")
+        if not fix and env.container and "container" in detail:
+            fix = f"set environments.{env.name}.container to one of the containers listed, or leave it out"
+        return [*results, Check("task definition, container and network", False, detail, fix)]
     launch = target.launch_type or ", ".join(i.capacity_provider for i in target.capacity_provider_strategy)
     via = f" (from service {env.service})" if env.service and not env.task_definition else ""
     results.append(

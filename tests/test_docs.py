@@ -34,3 +34,11 @@ def test_every_run_option_is_in_the_readme() -> None:
 def test_every_exit_code_is_in_the_readme() -> None:
     for code in RESERVED_EXIT_CODES:
         assert re.search(rf"^\| {code} \|", README, re.M), code
+
+
+def test_the_readme_quotes_the_latest_benchmark_run() -> None:
+    import json
+
+    results = json.loads((REPO / "bench" / "results.json").read_text(encoding="utf-8"))
+    assert results["table"] in README, "README's performance table differs from bench/results.json: rerun and paste"
+    assert results["date"] in README

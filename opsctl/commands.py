@@ -59,6 +59,11 @@ def run_command(opts: RunOptions) -> int:
             timeout_s = config_mod.parse_duration(opts.timeout)
         except ValueError as e:
             raise UsageError(f"--timeout: {e}") from None
+    # Settings that only the runner uses are checked now, before anything can reach a cloud.
+    from opsctl.settings import RetryPolicy, timing_scale
+
+    RetryPolicy.from_env()
+    timing_scale()
     can_prompt = interactive(opts.yes)
     given = params.split_args(task, opts.args, opts.params)
     values = params.collect(task, given, params.Prompter(interactive=can_prompt))

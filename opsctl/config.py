@@ -273,6 +273,8 @@ def parse_file(path: Path, table: str = "") -> Config:
         raise ConfigError(f"{shown}: invalid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{shown}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     prefix = ""
     if table:
         for part in table.split("."):

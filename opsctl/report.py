@@ -221,5 +221,7 @@ def table(header: list[str], rows: list[list[str]]) -> None:
 def print_error(message: str, err: IO[str] | None = None) -> None:
     """One line, on stderr, for every error a user sees."""
     stream = err or sys.stderr
+    # One line, always: a line break that came from user input is shown escaped.
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     stream.write(f"opsctl: error: {message}\n")
     stream.flush()

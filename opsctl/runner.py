@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -15,10 +14,12 @@ from typing import Any, Protocol, TypeVar
 
 import tenacity
 
-from opsctl.errors import ConfigError, LaunchError, OpsctlError, TemporaryFailure
+from opsctl.errors import LaunchError, OpsctlError, TemporaryFailure
 from opsctl.model import LogLine, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
+from opsctl.settings import RetryPolicy as RetryPolicy  # re-exported: the runner's callers configure it
+from opsctl.settings import timing_scale
 
 T = TypeVar("T")
 LAST_LINES = 50
@@ -63,42 +64,14 @@ class CancelToken:
         return self.signals[0] if self.signals else None
 
     def wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, returning early on a stop request."""
-        self._event.wait(max(0.0, seconds))
-        if self.signals:
-            self._event.set()
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff for TemporaryFailure: exponential with jitter, bounded in attempts and time."""
-
-    base_s: float = 0.5
-    max_wait_s: float = 8.0
-    max_s: float = 60.0
-    attempts: int = 12
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        """Read OPSCTL_RETRY_BASE_S, OPSCTL_RETRY_WAIT_MAX_S, OPSCTL_RETRY_MAX_S, OPSCTL_RETRY_ATTEMPTS."""
-        env, default = os.environ, cls()
-        try:
-            return cls(
-                base_s=float(env.get("OPSCTL_RETRY_BASE_S", default.base_s)),
-                max_wait_s=float(env.get("OPSCTL_RETRY_WAIT_MAX_S", default.max_wait_s)),
-                max_s=float(env.get("OPSCTL_RETRY_MAX_S", default.max_s)),
-                attempts=int(env.get("OPSCTL_RETRY_ATTEMPTS", default.attempts)),
-            )
-        except ValueError as e:
-            raise ConfigError(f"OPSCTL_RETRY_*: {e}") from None
+        """Sleep up to `seconds`, returning early on a new stop request (each request wakes one sleep)."""
+        if self._event.wait(max(0.0, seconds)):
+            self._event.clear()
 
 
 def timing_for(provider: Provider) -> Timing:
     """The provider's timing, scaled by OPSCTL_TIMING_SCALE (emulators and tests run faster)."""
-    try:
-        scale = float(os.environ.get("OPSCTL_TIMING_SCALE", "1") or 1)
-    except ValueError:
-        raise ConfigError("OPSCTL_TIMING_SCALE must be a number, e.g. 0.1") from None
+    scale = timing_scale()
     return provider.timing if scale == 1 else provider.timing.scaled(scale)
 
 
@@ -262,6 +235,9 @@ class Runner:
                         f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}"
                     )
                     return status, Outcome.DETACHED
+                status = self._call("poll", lambda: self.provider.poll(ref))
+                if status.state is State.STOPPED:
+                    return status, None  # it ended by itself before the stop: its own exit code stands
                 stop_outcome = Outcome.TERMINATED if self.cancel.first == signal.SIGTERM else Outcome.INTERRUPTED
                 self._stop(ref, f"{stop_outcome.value} by {self.spec.actor}")
                 stop_deadline = now + timing.stop_wait_s

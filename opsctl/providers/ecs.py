@@ -342,7 +342,7 @@ def build(env: EcsEnv) -> EcsProvider:
     """Real boto3 clients for an environment: its profile and region, SDK retries off (the runner retries)."""
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import InvalidRegionError, ProfileNotFound
 
     try:
         session = boto3.session.Session(profile_name=env.profile, region_name=env.region)
@@ -378,4 +378,10 @@ def build(env: EcsEnv) -> EcsProvider:
             extra["endpoint_url"] = os.environ["AWS_ENDPOINT_URL_LOGS"]
         return session.client(service, region_name=region_name, config=config, **extra)  # type: ignore[call-overload]
 
-    return EcsProvider(env, client_for("ecs", region), client_for("logs", region), region, client_for)
+    try:
+        ecs, logs = client_for("ecs", region), client_for("logs", region)
+    except InvalidRegionError:
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.region: {region!r} is not an AWS region name (e.g. eu-west-2)"
+        ) from None
+    return EcsProvider(env, ecs, logs, region, client_for)

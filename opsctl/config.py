@@ -310,8 +310,9 @@ _ENV_KEYS = {
         "log_stream_prefix",
         "profile",
         "image",
+        "build",
     },
-    "cloudrun": _ENV_COMMON | {"project", "region", "job", "container", "endpoint", "image"},
+    "cloudrun": _ENV_COMMON | {"project", "region", "job", "container", "endpoint", "image", "build"},
 }
 _TASK_KEYS = {"help", "command", "env", "aliases", "timeout", "params", "confirm"}
 _OVERRIDE_KEYS = {"command", "env", "timeout"}

@@ -114,7 +114,8 @@ class Runner:
             self.observer.notice(f"{what}: {self._redact(str(exc))} — retrying in {wait:.1f}s")
 
         retryer = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, TemporaryFailure) and not self.cancel.requested),
+            # Retried even after a stop request: giving up then would leave the task running unstopped.
+            retry=tenacity.retry_if_exception_type(TemporaryFailure),
             wait=tenacity.wait_exponential_jitter(
                 multiplier=self.retry.base_s, max=self.retry.max_wait_s, jitter=self.retry.base_s
             ),
@@ -133,7 +134,8 @@ class Runner:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
-                found = self.provider.find_run(self.spec)
+                # its own retries: a flaky lookup must not use up the launch's attempts
+                found = self._call("find the run", lambda: self.provider.find_run(self.spec))
                 if found is not None:
                     return found
             return self.provider.launch(self.spec)
@@ -160,6 +162,9 @@ class Runner:
         started = self.now()
         if self.cancel.requested:
             raise LaunchError("interrupted before launch; nothing was started")
+        # Resolve the target (task definition, network, job) first, with its own retries, so that a
+        # flaky read-only call is not paid for with one of the launch's attempts.
+        self._call("resolve the target", lambda: self.provider.plan(self.spec))
         ref = self._launch()
         self.observer.launched(ref)
         for message in self.provider.warnings():

@@ -252,3 +252,26 @@ def test_repo_config_is_valid() -> None:
         "update-permissions",
         "add-role",
     ]
+
+
+def test_build_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path,
+        "[environments.p]\nprovider = 'cloudrun'\nproject = 'p'\nregion = 'r'\njob = 'j'\n"
+        "image = 'europe-west2-docker.pkg.dev/p/r/admin'\n[environments.p.build]\ncontext = 'app'\n"
+        "target = 'ops'\n",
+    )
+    env = config.load().environment("p")
+    assert isinstance(env, CloudRunEnv) and (env.build.context, env.build.target, env.build.dockerfile) == (
+        "app",
+        "ops",
+        None,
+    )
+    write(
+        tmp_path,
+        "[environments.p]\nprovider = 'cloudrun'\nproject = 'p'\nregion = 'r'\njob = 'j'\n"
+        "[environments.p.build]\ntargt = 'x'\n",
+    )
+    with pytest.raises(ConfigError, match=r"environments.p.build.targt: unknown key; did you mean 'target'\?"):
+        config.load()

@@ -523,12 +523,6 @@ def test_a_signal_after_the_task_exited_by_itself_keeps_its_exit_code(tmp_path: 
 FAULTY_TRIALS = 10  # per signal and cloud (x --soak)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: once a stop is requested, Runner._call stops retrying, so one failing poll, log read or "
-    "StopTask after the signal aborts the run with exit 75 and leaves the task running (the poll opsctl makes "
-    "before stopping is the first such call)",
-)
 def test_cloudrun_cancellation_while_calls_fail(
     gcp_stack: Callable[..., GcpStack], seed: int, soak: int, report: Report
 ) -> None:
@@ -559,11 +553,6 @@ def test_cloudrun_cancellation_while_calls_fail(
     assert not problems and not orphans, "\n".join(problems[:5])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: once a stop is requested, Runner._call stops retrying, so one failing poll, log read or "
-    "StopTask after the signal aborts the run with exit 75 and leaves the task running",
-)
 def test_ecs_cancellation_while_calls_fail(
     ecs_world: EcsWorld,
     moto_proxy: FaultProxy,

@@ -257,13 +257,6 @@ def test_ecs_runs_under_faults(
     assert failed / calls >= 0.2, "the faults were not injected"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: Runner._launch retries find_run + launch as one unit (on ECS up to six calls: "
-    "DescribeServices, DescribeTaskDefinition, 2 x ListTasks, DescribeTasks, RunTask), so failures spread over "
-    "those calls use up its 12 attempts though no call fails 12 times; under 30 % random faults, 3 to 13 ECS "
-    "launches in 100 gave up (exit 75)",
-)
 def test_an_ecs_launch_survives_failures_spread_over_its_calls(
     ecs_world: EcsWorld, moto_proxy: FaultProxy, moto_clients: tuple[Any, Any], seed: int
 ) -> None:

@@ -180,11 +180,6 @@ def test_a_real_process_leaks_no_secret(stage: Stage, report: Report) -> None:
     assert not leaks, describe(leaks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: the Redactor masks a secret's exact text only; a task line that carries the secret "
-    'JSON-encoded (a quote as \\", a backslash as \\\\, non-ASCII as \\uXXXX) is relayed with the secret readable',
-)
 def test_a_secret_that_json_escapes_is_masked_too(
     stage: Stage, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, report: Report
 ) -> None:
@@ -195,12 +190,6 @@ def test_a_secret_that_json_escapes_is_masked_too(
     assert not leaks, describe(leaks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: a secret value with a line break is masked only as a whole, but a task prints it over two "
-    "lines, which opsctl relays one by one: each part shows (GitHub masks each line of it in the job log; "
-    "nothing does in a terminal, the step summary or --output json)",
-)
 def test_a_multi_line_secret_is_masked_line_by_line(
     stage: Stage, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, report: Report
 ) -> None:

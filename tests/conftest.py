@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# One moto server and fault proxy for the whole session, shared by the provider and reliability tests.
+pytest_plugins = ("tests.fakes.moto_fixtures",)
 
 # Variables that change opsctl's behaviour and must not leak in from the developer's or CI's shell.
 _LEAKY = (

@@ -72,8 +72,8 @@ def soak(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def session_seed(pytestconfig: pytest.Config) -> int:
-    """One seed for the session: given, or fresh (and printed so a failure can be replayed)."""
-    given = pytestconfig.getoption("reliability_seed", default=None)
+    """One seed for the session: given (option, else $OPSCTL_RELIABILITY_SEED as CI sets it), or fresh."""
+    given = pytestconfig.getoption("reliability_seed", default=None) or os.environ.get("OPSCTL_RELIABILITY_SEED")
     return int(given) if given is not None else random.SystemRandom().randrange(1, 2**31)
 
 
@@ -99,38 +99,6 @@ def report(pytestconfig: pytest.Config, session_seed: int) -> Report:
 
 
 # -- AWS: moto behind the fault proxy ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    """moto's server on 127.0.0.1, once per session."""
-    from tests.fakes.moto_ecs import MotoServer
-
-    server = MotoServer()
-    server.reset()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
-    """The fault-injecting HTTP proxy in front of moto: every opsctl call goes through it (and is counted)."""
-    from tests.fakes.faultproxy import FaultProxy
-
-    proxy = FaultProxy(moto_server.url).start()
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_clients(moto_proxy: FaultProxy) -> tuple[Any, Any]:
-    """ECS and Logs clients as opsctl's `build` makes them (SDK retries off), through the proxy; built once."""
-    from botocore.config import Config
-
-    from tests.fakes.moto_ecs import client
-
-    config = Config(retries={"mode": "standard", "total_max_attempts": 1})
-    return client("ecs", moto_proxy.url, config), client("logs", moto_proxy.url, config)
 
 
 @pytest.fixture

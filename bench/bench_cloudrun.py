@@ -25,7 +25,7 @@ from typing import Any
 from opsctl.config import CloudRunEnv
 from opsctl.model import LogLine, RunRef, Status
 from opsctl.providers.cloudrun import CloudRunProvider
-from opsctl.providers.cloudrun_clients import connect
+from opsctl.providers.cloudrun.clients import connect
 from opsctl.runner import Runner
 from tests.contract import FAST_RETRY, RecordingObserver, make_spec
 from tests.fakes.gcp import FakeGcp, ManualClock, Script, lines

@@ -83,10 +83,10 @@ class Provider(Protocol):
 
 
 def _local(env: EnvConfig) -> Provider:
-    from opsctl.providers.local import LocalProvider
+    from opsctl.providers.local import build
 
     assert isinstance(env, LocalEnv)
-    return LocalProvider(env)
+    return build(env)
 
 
 def _ecs(env: EnvConfig) -> Provider:

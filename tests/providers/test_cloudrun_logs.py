@@ -8,8 +8,8 @@ import pytest
 
 from opsctl.model import State, Timing
 from opsctl.providers.cloudrun import CloudRunProvider
-from opsctl.providers.cloudrun_clients import connect
-from opsctl.providers.cloudrun_logs import NS, PAGE_SIZE, rfc3339
+from opsctl.providers.cloudrun.clients import connect
+from opsctl.providers.cloudrun.logs import NS, PAGE_SIZE, rfc3339
 from opsctl.runner import Runner
 from tests.contract import FAST_RETRY, RecordingObserver, assert_succeeded
 from tests.fakes.gcp import FakeGcp, Line, ManualClock, Script, parse_filter

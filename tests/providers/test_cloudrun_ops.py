@@ -17,7 +17,7 @@ import pytest
 from opsctl.errors import UsageError
 from opsctl.model import State
 from opsctl.providers.cloudrun import CloudRunProvider
-from opsctl.providers.cloudrun_clients import connect
+from opsctl.providers.cloudrun.clients import connect
 from tests.conftest import REPO, run_cli
 from tests.contract import make_spec
 from tests.fakes.gcp import FakeGcp, Script, lines

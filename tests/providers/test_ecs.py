@@ -275,7 +275,7 @@ def test_user_typed_runs(ecs_world: EcsWorld, ecs_provider: Callable[..., EcsPro
 
 
 def test_started_by_client_token_and_tags_are_sanitised() -> None:
-    from opsctl.providers.ecs_resolve import client_token, started_by, tags
+    from opsctl.providers.ecs.launch import client_token, started_by, tags
 
     assert started_by("stag ing", "seed.admin" + "x" * 200) == ("opsctl/stag-ing/seed-admin" + "x" * 200)[:128]
     assert client_token("r" * 100) == "opsctl-" + "r" * 57

@@ -161,4 +161,4 @@ def test_logs_endpoint_variables(monkeypatch: pytest.MonkeyPatch, variables: dic
             name="s", provider="ecs", source="t", region="us-east-1", cluster="c", task_definition="f", subnets=("s",)
         )
     )
-    assert provider._logs["us-east-1"].meta.endpoint_url == expected
+    assert provider.clients.logs_client("us-east-1").meta.endpoint_url == expected

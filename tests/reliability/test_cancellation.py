@@ -304,7 +304,7 @@ def test_cloudrun_cancellation(
     from google.cloud import run_v2
 
     from opsctl.providers.cloudrun import CloudRunProvider
-    from opsctl.providers.cloudrun_clients import connect
+    from opsctl.providers.cloudrun.clients import connect
     from tests.fakes.gcp.harness import staging
 
     rng = random.Random(seed)
@@ -470,7 +470,7 @@ def test_waiting_for_the_remote_stop_does_not_spin(gcp_stack: Callable[..., GcpS
     The runner's clock is counted (the Runner takes its clock as a parameter): each turn of its loop reads it
     a few times. Polling every 0.1 s for 1.5 s takes a few dozen turns; spinning takes hundreds of thousands."""
     from opsctl.providers.cloudrun import CloudRunProvider
-    from opsctl.providers.cloudrun_clients import connect
+    from opsctl.providers.cloudrun.clients import connect
     from tests.fakes.gcp import Script
     from tests.fakes.gcp.harness import staging
 
@@ -528,7 +528,7 @@ def test_cloudrun_cancellation_while_calls_fail(
 ) -> None:
     """SIGINT / SIGTERM while the run is running, and about 30 % of the calls fail as in test_faults.py."""
     from opsctl.providers.cloudrun import CloudRunProvider
-    from opsctl.providers.cloudrun_clients import connect
+    from opsctl.providers.cloudrun.clients import connect
     from tests.fakes.gcp.harness import staging
     from tests.reliability.test_faults import GCP_CALL_FAULTS, GCP_DROPS
 

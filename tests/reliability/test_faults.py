@@ -163,7 +163,7 @@ def test_cloudrun_runs_under_faults(
     isolated: Path,
 ) -> None:
     from opsctl.providers.cloudrun import CloudRunProvider
-    from opsctl.providers.cloudrun_clients import connect
+    from opsctl.providers.cloudrun.clients import connect
     from tests.fakes.gcp.harness import staging
 
     rng = random.Random(seed)
@@ -305,7 +305,7 @@ def test_cloudrun_launch_whose_effect_lands_late_starts_one_execution(
     """The connection drops while Cloud Run is still creating the execution (RunJob takes a moment server-side):
     opsctl sees UNAVAILABLE, and the execution appears half a second later."""
     from opsctl.providers.cloudrun import CloudRunProvider
-    from opsctl.providers.cloudrun_clients import connect
+    from opsctl.providers.cloudrun.clients import connect
     from tests.fakes.gcp.harness import staging
 
     stack = gcp_stack()

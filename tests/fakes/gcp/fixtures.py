@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from opsctl.providers.cloudrun import CloudRunProvider
-from opsctl.providers.cloudrun_clients import connect
+from opsctl.providers.cloudrun.clients import connect
 from tests.fakes.gcp.harness import JOB, staging
 from tests.fakes.gcp.server import FakeGcp
 

@@ -1,6 +1,7 @@
 """Supervises one local run so it outlives opsctl: logs to a file, exit code to `exit.json`.
 
-`python -I local_supervisor.py RUN_DIR -- ARGV…`. Stdlib only: it starts on every local run.
+`python -I supervisor.py RUN_DIR -- ARGV…`: provider.py starts it as a plain script, never imports it.
+Stdlib only: it starts on every local run.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from opsctl.model import Check, LogLine, LogPage, RunInfo, RunRef, RunSpec, Stat
 from opsctl.state import state_dir
 
 PAGE_BYTES = 4 * 1024 * 1024
-SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
 
 def runs_dir() -> Path:
@@ -28,7 +28,7 @@ def runs_dir() -> Path:
 
 
 class LocalProvider:
-    """Runs the task's command in `workdir` under the stdlib-only `local_supervisor.py`."""
+    """Runs the task's command in `workdir` under the stdlib-only `supervisor.py`."""
 
     kind = "local"
     # Reading a local file is free: poll often so a local run feels instant.
@@ -281,3 +281,8 @@ def _alive(run_dir: Path) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def build(env: LocalEnv) -> LocalProvider:
+    """The provider for a `local` environment (no clients: the state directory is the only resource)."""
+    return LocalProvider(env)

@@ -1,20 +1,22 @@
-"""ECS for `opsctl doctor`, `history` and `build`: preflight checks, recent runs, ECR login, new revisions."""
+"""ECS for `opsctl doctor`, `history` and `build`: preflight checks, recent runs, ECR login, new revisions.
+
+Each takes the environment's clients and its target resolver, never the provider: no import circle.
+"""
 
 from __future__ import annotations
 
 import base64
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsctl.config import TaskConfig
 from opsctl.errors import OpsctlError, UsageError
 from opsctl.model import Check, RunInfo
 from opsctl.permissions import ECS_ACTIONS_FOR
-from opsctl.providers.ecs_resolve import started_by
-from opsctl.providers.ecs_watch import info_of
-
-if TYPE_CHECKING:
-    from opsctl.providers.ecs import EcsProvider
+from opsctl.providers.ecs.clients import EcsClients
+from opsctl.providers.ecs.launch import started_by
+from opsctl.providers.ecs.resolve import Resolver, Target
+from opsctl.providers.ecs.status import info_of
 
 _ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 # What RegisterTaskDefinition accepts back from DescribeTaskDefinition (the rest is read-only).
@@ -25,12 +27,12 @@ _REGISTER_FIELDS = (
 )  # fmt: skip
 
 
-def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
+def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> list[Check]:
     """Credentials and cluster, the resolved target, the log group, and what each task overrides."""
-    env = provider.env
-    cluster = f"ECS cluster {env.cluster} ({provider.region})"
+    env = clients.env
+    cluster = f"ECS cluster {env.cluster} ({clients.region})"
     try:
-        resp = provider.call("ecs", "DescribeClusters", lambda: provider.ecs.describe_clusters(clusters=[env.cluster]))
+        resp = clients.call("ecs", "DescribeClusters", lambda: clients.ecs.describe_clusters(clusters=[env.cluster]))
     except OpsctlError as e:  # credentials or permissions: nothing else can be checked
         return [Check(cluster, False, str(e))]
     active = [c for c in resp.get("clusters", []) if c.get("status") == "ACTIVE"]
@@ -39,7 +41,7 @@ def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
         return [Check(cluster, False, "not found or not ACTIVE", fix)]
     results = [Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
     try:
-        target = provider.resolved()
+        target = resolver.target()
     except OpsctlError as e:
         detail, _, fix = str(e).partition(" — ")
         if not fix and env.container and "container" in detail:
@@ -55,7 +57,7 @@ def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
             f"{len(target.subnets)} subnet(s), {len(target.security_groups)} security group(s)",
         )
     )
-    results.append(_logs_check(provider))
+    results.append(_logs_check(clients, target))
     for task in tasks:
         name = f"task {task.name}: overrides"
         clash = sorted(set(task.env) & set(target.secrets))
@@ -71,14 +73,14 @@ def checks(provider: EcsProvider, tasks: list[TaskConfig]) -> list[Check]:
     return results
 
 
-def _logs_check(provider: EcsProvider) -> Check:
-    logs = provider.resolved().logs
+def _logs_check(clients: EcsClients, target: Target) -> Check:
+    logs = target.logs
     if logs is None:
         fix = "add an awslogs logConfiguration to the container, or set log_group and log_stream_prefix"
-        return Check("CloudWatch logs", False, "; ".join(provider.warnings()), fix)
-    client = provider.logs_client(logs.region)
+        return Check("CloudWatch logs", False, "; ".join(target.warnings), fix)
+    client = clients.logs_client(logs.region)
     try:
-        resp = provider.call(
+        resp = clients.call(
             "logs", "DescribeLogGroups", lambda: client.describe_log_groups(logGroupNamePrefix=logs.group, limit=50)
         )
     except OpsctlError as e:
@@ -89,22 +91,22 @@ def _logs_check(provider: EcsProvider) -> Check:
     return Check(f"CloudWatch log group {logs.group}", True, f"streams {logs.prefix}/{logs.container}/TASK-ID")
 
 
-def recent_runs(provider: EcsProvider, env: str, limit: int) -> list[RunInfo]:
+def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -> list[RunInfo]:
     """opsctl tasks of this env that ECS still lists (stopped ones for about an hour), newest first."""
-    cluster = provider.env.cluster
-    arns = [*provider.list_task_arns("RUNNING"), *provider.list_task_arns("STOPPED")]
+    cluster = clients.env.cluster
+    arns = [*clients.list_task_arns("RUNNING"), *clients.list_task_arns("STOPPED")]
     if not arns:
         return []
-    resp = provider.call(
-        "ecs", "DescribeTasks", lambda: provider.ecs.describe_tasks(cluster=cluster, tasks=arns[:100], include=["TAGS"])
+    resp = clients.call(
+        "ecs", "DescribeTasks", lambda: clients.ecs.describe_tasks(cluster=cluster, tasks=arns[:100], include=["TAGS"])
     )
     prefix = started_by(env, "")
     ours = [t for t in resp.get("tasks", []) if (t.get("startedBy") or "").startswith(prefix)]
     ours.sort(key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""), reverse=True)
-    return [info_of(t, provider.run_ref(t["taskArn"])) for t in ours[:limit]]
+    return [info_of(t, resolver.run_ref(t["taskArn"])) for t in ours[:limit]]
 
 
-def registry_login(provider: EcsProvider, image: str) -> tuple[str, str]:
+def registry_login(clients: EcsClients, image: str) -> tuple[str, str]:
     """Docker credentials for an ECR repository (GetAuthorizationToken in the repository's region)."""
     match = _ECR.match(image)
     if not match:
@@ -113,20 +115,20 @@ def registry_login(provider: EcsProvider, image: str) -> tuple[str, str]:
             "to ECR only — log in to that registry with docker login, or push to ECR"
         )
     account, region = match.groups()
-    ecr: Any = provider.client_for("ecr", region)
-    resp = provider.call("ecr", "GetAuthorizationToken", lambda: ecr.get_authorization_token(registryIds=[account]))
+    ecr: Any = clients.client_for("ecr", region)
+    resp = clients.call("ecr", "GetAuthorizationToken", lambda: ecr.get_authorization_token(registryIds=[account]))
     token = base64.b64decode(resp["authorizationData"][0]["authorizationToken"]).decode()
     user, _, password = token.partition(":")
     return user, password
 
 
-def set_image(provider: EcsProvider, image: str) -> str:
+def set_image(clients: EcsClients, resolver: Resolver, image: str) -> str:
     """Register a revision of the task definition with the overridden container on `image`."""
-    target = provider.resolved()
-    resp = provider.call(
+    target = resolver.target()
+    resp = clients.call(
         "ecs",
         "DescribeTaskDefinition",
-        lambda: provider.ecs.describe_task_definition(taskDefinition=target.task_definition, include=["TAGS"]),
+        lambda: clients.ecs.describe_task_definition(taskDefinition=target.task_definition, include=["TAGS"]),
     )
     td: dict[str, Any] = dict(resp["taskDefinition"])
     request: dict[str, Any] = {k: td[k] for k in _REGISTER_FIELDS if td.get(k) is not None}
@@ -135,10 +137,10 @@ def set_image(provider: EcsProvider, image: str) -> str:
     ]
     if resp.get("tags"):
         request["tags"] = resp["tags"]
-    new = provider.call("ecs", "RegisterTaskDefinition", lambda: provider.ecs.register_task_definition(**request))
+    new = clients.call("ecs", "RegisterTaskDefinition", lambda: clients.ecs.register_task_definition(**request))
     revision = str(new["taskDefinition"]["taskDefinitionArn"]).rsplit("/", 1)[-1]
-    provider.forget_target()
-    env = provider.env
+    resolver.forget()
+    env = clients.env
     message = f"registered task definition {revision}: container {target.container} now runs {image}"
     pinned = env.task_definition and ":" in env.task_definition.rsplit("/", 1)[-1]
     if not env.task_definition or pinned:

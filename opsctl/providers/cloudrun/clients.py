@@ -11,7 +11,9 @@ from google.auth.credentials import Credentials
 from google.cloud import run_v2
 from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
 
-from opsctl.providers.cloudrun_errors import no_credentials
+from opsctl.providers.cloudrun.errors import no_credentials
+
+RPC_TIMEOUT_S = 30.0  # a hung connection becomes DEADLINE_EXCEEDED, which the runner retries
 
 
 @dataclass

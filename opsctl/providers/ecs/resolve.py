@@ -1,25 +1,22 @@
-"""From an `ecs` environment to a concrete RunTask target, and from a RunSpec to the RunTask request."""
+"""From an `ecs` environment to a concrete RunTask target (service + task definition), and its console links."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from botocore.exceptions import ClientError
+
 from opsctl.config import CapacityProviderItem, EcsEnv
 from opsctl.errors import ConfigError, LaunchError, NotFound
-from opsctl.model import RunSpec
+from opsctl.model import RunRef
+from opsctl.providers.ecs.clients import EcsClients
+from opsctl.providers.ecs.errors import error_code, translate
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import ContainerDefinitionOutputTypeDef, ServiceTypeDef
-
-OVERRIDE_LIMIT = 8192  # RunTask: all overrides, JSON formatting included
-STARTED_BY_MAX = 128
-CLIENT_TOKEN_MAX = 64
-TAG_VALUE_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,87 +178,6 @@ def _logs(
     )
 
 
-def started_by(env: str, task: str) -> str:
-    """`opsctl/<env>/<task>` in ECS's startedBy alphabet; the only filter ListTasks needs."""
-    return re.sub(r"[^A-Za-z0-9\-/_]", "-", f"opsctl/{env}/{task}")[:STARTED_BY_MAX]
-
-
-def client_token(run_id: str, suffix: str = "") -> str:
-    """The RunTask idempotency token for a run id (ASCII 33–126, ≤64 chars)."""
-    token = "".join(ch for ch in f"opsctl-{run_id}" if 33 <= ord(ch) <= 126)
-    return token[: CLIENT_TOKEN_MAX - len(suffix)] + suffix
-
-
-def _tag_value(value: str) -> str:
-    return re.sub(r"[^\w .:/=+\-@]", "_", value)[:TAG_VALUE_MAX] or "-"
-
-
-def tags(spec: RunSpec) -> list[dict[str, str]]:
-    """The tags that let a task be found and audited from the console."""
-    return [
-        {"key": "opsctl:run-id", "value": _tag_value(spec.run_id)},
-        {"key": "opsctl:actor", "value": _tag_value(spec.actor)},
-        {"key": "opsctl:task", "value": _tag_value(spec.task)},
-        {"key": "opsctl:env", "value": _tag_value(spec.env)},
-    ]
-
-
-def request(target: Target, spec: RunSpec, with_tags: bool = True) -> dict[str, Any]:
-    """The RunTask parameters for one run."""
-    override: dict[str, Any] = {"name": target.container}
-    if spec.command is not None:
-        override["command"] = list(spec.command)
-    override["environment"] = [{"name": k, "value": v} for k, v in spec.env_dict().items()]
-    req: dict[str, Any] = {
-        "cluster": target.cluster,
-        "taskDefinition": target.task_definition,
-        "count": 1,
-        "startedBy": started_by(spec.env, spec.task),
-        "clientToken": client_token(spec.run_id, "" if with_tags else "-nt"),
-        "overrides": {"containerOverrides": [override]},
-    }
-    if target.subnets:
-        vpc: dict[str, Any] = {"subnets": list(target.subnets)}
-        if target.security_groups:
-            vpc["securityGroups"] = list(target.security_groups)
-        if target.assign_public_ip:
-            vpc["assignPublicIp"] = target.assign_public_ip
-        req["networkConfiguration"] = {"awsvpcConfiguration": vpc}
-    if target.capacity_provider_strategy:
-        req["capacityProviderStrategy"] = [
-            {"capacityProvider": i.capacity_provider, "weight": i.weight, "base": i.base}
-            for i in target.capacity_provider_strategy
-        ]
-    elif target.launch_type:
-        req["launchType"] = target.launch_type
-    if target.platform_version:
-        req["platformVersion"] = target.platform_version
-    if with_tags:
-        req["tags"] = tags(spec)
-    return req
-
-
-def check_override_size(req: dict[str, Any]) -> None:
-    """Refuse, before any call, overrides over ECS's 8,192-character limit; name what is big."""
-    overrides = req["overrides"]
-    size = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
-    if size <= OVERRIDE_LIMIT:
-        return
-    override = overrides["containerOverrides"][0]
-    parts = [
-        (len(json.dumps(item, separators=(",", ":"), ensure_ascii=False)), f"env {item['name']}")
-        for item in override.get("environment", [])
-    ]
-    if "command" in override:
-        parts.append((len(json.dumps(override["command"], separators=(",", ":"), ensure_ascii=False)), "command"))
-    largest = ", ".join(f"{name} ({n:,} chars)" for n, name in sorted(parts, reverse=True)[:3])
-    raise LaunchError(
-        f"the container overrides are {size:,} characters; ECS RunTask allows {OVERRIDE_LIMIT:,} (command and "
-        f"environment as JSON). Largest: {largest}. Nothing was launched — pass large inputs another way "
-        "(e.g. an S3 object or a secret the task definition reads)"
-    )
-
-
 def task_id(task_arn: str) -> str:
     """The last segment of a task ARN (also the id ECS shows)."""
     return task_arn.rsplit("/", 1)[-1]
@@ -286,3 +202,63 @@ def log_console_url(logs: LogTarget, task_arn: str) -> str:
         f"https://{logs.region}.console.aws.amazon.com/cloudwatch/home?region={logs.region}#logsV2:log-groups/"
         f"log-group/{_cw(logs.group)}/log-events/{_cw(logs.stream(task_id(task_arn)))}"
     )
+
+
+class Resolver:
+    """The environment's Target, resolved once (DescribeServices + DescribeTaskDefinition) and cached."""
+
+    def __init__(self, clients: EcsClients) -> None:
+        self.clients = clients
+        self.cached: Target | None = None
+
+    def target(self) -> Target:
+        """The resolved target, cached until `forget`."""
+        if self.cached is None:
+            env = self.clients.env
+            service = self._describe_service if env.service else None
+            self.cached = resolve(env, self.clients.region, service, self._describe_task_definition)
+        return self.cached
+
+    def forget(self) -> None:
+        """Resolve again on next use (after registering a revision)."""
+        self.cached = None
+
+    def run_ref(self, task_arn: str) -> RunRef:
+        """A RunRef with console links for a task (the log link only once the target is known)."""
+        logs = self.cached.logs if self.cached else None
+        return RunRef(
+            id=task_arn,
+            console_url=task_console_url(self.clients.region, self.clients.env.cluster, task_arn),
+            log_url=log_console_url(logs, task_arn) if logs else None,
+        )
+
+    def _describe_service(self) -> ServiceTypeDef:
+        clients, env = self.clients, self.clients.env
+        name = env.service or ""
+        resp = clients.call(
+            "ecs", "DescribeServices", lambda: clients.ecs.describe_services(cluster=env.cluster, services=[name])
+        )
+        found = [s for s in resp.get("services", []) if s.get("status") != "INACTIVE"]
+        if not found:
+            raise NotFound(
+                f"ECS service {name!r} not found in cluster {env.cluster!r} ({clients.region}) — check "
+                f"{clients.ctx.key('service')} (aws ecs list-services --cluster {env.cluster})"
+            )
+        return found[0]
+
+    def _describe_task_definition(self, name: str) -> dict[str, Any]:
+        clients = self.clients
+        try:
+            resp = clients.ecs.describe_task_definition(taskDefinition=name)
+        except ClientError as exc:
+            if error_code(exc) != "ClientException":
+                raise translate(exc, "ecs", "DescribeTaskDefinition", clients.ctx) or exc from exc
+            family = name.rsplit("/", 1)[-1].split(":")[0]
+            raise NotFound(
+                f"ECS task definition {name!r} not found in {clients.region} — check "
+                f"{clients.ctx.key('task_definition')} or the service (aws ecs list-task-definitions "
+                f"--family-prefix {family})"
+            ) from exc
+        except Exception as exc:
+            raise translate(exc, "ecs", "DescribeTaskDefinition", clients.ctx) or exc from exc
+        return dict(resp["taskDefinition"])

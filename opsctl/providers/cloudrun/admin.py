@@ -1,4 +1,7 @@
-"""The Cloud Run provider's preflight (`opsctl doctor`) and image update (`opsctl build`)."""
+"""The Cloud Run provider's preflight (`opsctl doctor`) and image update (`opsctl build`).
+
+Each takes the environment's Job (its config, clients and names), never the provider: no import circle.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import concurrent.futures
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.auth import exceptions as auth_exc
 
@@ -14,12 +17,10 @@ from opsctl.config import TaskConfig
 from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
 from opsctl.model import Check
 from opsctl.permissions import CLOUD_RUN_PERMISSIONS, CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS
-from opsctl.providers.cloudrun_errors import TERRAFORM_MODULE, mapped, no_credentials
-from opsctl.providers.cloudrun_logs import NS, rfc3339
-from opsctl.providers.cloudrun_status import IMAGE_REASONS
-
-if TYPE_CHECKING:
-    from opsctl.providers.cloudrun import CloudRunProvider
+from opsctl.providers.cloudrun.errors import TERRAFORM_MODULE, mapped, no_credentials
+from opsctl.providers.cloudrun.logs import NS, rfc3339
+from opsctl.providers.cloudrun.resolve import Job
+from opsctl.providers.cloudrun.status import IMAGE_REASONS
 
 UPDATE_TIMEOUT_S = 300.0
 
@@ -33,9 +34,9 @@ def _check(name: str, action: Callable[[], str]) -> Check:
         return Check(name, False, detail, fix)
 
 
-def checks(provider: CloudRunProvider, tasks: list[TaskConfig]) -> list[Check]:
+def checks(target: Job, tasks: list[TaskConfig]) -> list[Check]:
     """Credentials, the job, its container and image, the opsctl permissions on the job, reading its logs."""
-    env, clients = provider.env, provider.clients
+    env, clients = target.env, target.clients
     endpoint = os.environ.get("OPSCTL_GCP_ENDPOINT") or env.endpoint
     found: list[Check] = []
     if clients.credentials is None:
@@ -47,16 +48,16 @@ def checks(provider: CloudRunProvider, tasks: list[TaskConfig]) -> list[Check]:
 
     def get_job() -> str:
         nonlocal job
-        with mapped(env, "get_job", f"job {env.job!r}", not_found=provider.job_missing()):
-            job = clients.jobs.get_job(name=provider.job_name, retry=None)
+        with mapped(env, "get_job", f"job {env.job!r}", not_found=target.missing()):
+            job = clients.jobs.get_job(name=target.name, retry=None)
         return f"{len(job.template.template.containers)} container(s), max_retries {job.template.template.max_retries}"
 
-    found.append(_check(f"Cloud Run job {provider.job_name}", get_job))
+    found.append(_check(f"Cloud Run job {target.name}", get_job))
     if job is None:
         return found
 
     def container() -> str:
-        name = provider.resolve_container()
+        name = target.container()
         spec = next(c for c in job.template.template.containers if c.name == name)
         entrypoint = " ".join(spec.command) or "the image's ENTRYPOINT"
         return (
@@ -80,9 +81,7 @@ def checks(provider: CloudRunProvider, tasks: list[TaskConfig]) -> list[Check]:
         wanted = [p for p in CLOUD_RUN_PERMISSIONS if p not in CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS]
         with mapped(env, "test_iam_permissions", f"job {env.job!r}"):
             granted = set(
-                clients.jobs.test_iam_permissions(
-                    request={"resource": provider.job_name, "permissions": wanted}
-                ).permissions
+                clients.jobs.test_iam_permissions(request={"resource": target.name, "permissions": wanted}).permissions
             )
         missing = [p for p in wanted if p not in granted]
         if missing:
@@ -109,15 +108,15 @@ def checks(provider: CloudRunProvider, tasks: list[TaskConfig]) -> list[Check]:
     return found
 
 
-def registry_login(provider: CloudRunProvider, image: str) -> tuple[str, str]:
+def registry_login(job: Job, image: str) -> tuple[str, str]:
     """`oauth2accesstoken` and a fresh access token: what `gcloud auth configure-docker` would use."""
     host = image.split("/", 1)[0]
     if not (host.endswith("-docker.pkg.dev") or host == "gcr.io" or host.endswith(".gcr.io")):
         raise UsageError(
-            f"environments.{provider.env.name}.image {image!r} is not in Artifact Registry "
+            f"environments.{job.env.name}.image {image!r} is not in Artifact Registry "
             "(REGION-docker.pkg.dev/PROJECT/REPOSITORY/NAME)"
         )
-    credentials = provider.clients.credentials
+    credentials = job.clients.credentials
     if credentials is None:
         raise UsageError(
             f"with an endpoint override opsctl holds no Google credentials to log in to {host}: "
@@ -133,16 +132,16 @@ def registry_login(provider: CloudRunProvider, image: str) -> tuple[str, str]:
     return "oauth2accesstoken", str(credentials.token)
 
 
-def set_image(provider: CloudRunProvider, image: str) -> str:
+def set_image(job: Job, image: str) -> str:
     """Point the job's container at `image` and wait (bounded) for Cloud Run to accept the new job."""
-    env, jobs = provider.env, provider.clients.jobs
-    name = provider.resolve_container()
-    with mapped(env, "get_job", f"job {env.job!r}", not_found=provider.job_missing()):
-        job = jobs.get_job(name=provider.job_name, retry=None)
-    container = next(c for c in job.template.template.containers if c.name == name)
+    env, jobs = job.env, job.clients.jobs
+    name = job.container()
+    with mapped(env, "get_job", f"job {env.job!r}", not_found=job.missing()):
+        current = jobs.get_job(name=job.name, retry=None)
+    container = next(c for c in current.template.template.containers if c.name == name)
     old, container.image = container.image, image
-    with mapped(env, "update_job", f"job {env.job!r}", not_found=provider.job_missing()):
-        operation = jobs.update_job(job=job, retry=None)
+    with mapped(env, "update_job", f"job {env.job!r}", not_found=job.missing()):
+        operation = jobs.update_job(job=current, retry=None)
         try:
             wait: Callable[..., Any] = operation.result
             wait(timeout=UPDATE_TIMEOUT_S)

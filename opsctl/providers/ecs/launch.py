@@ -1,0 +1,137 @@
+"""Launching on ECS: a RunSpec → the RunTask request (idempotent by clientToken), sent once."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opsctl.errors import LaunchError
+from opsctl.model import RunSpec
+from opsctl.providers.ecs.clients import EcsClients
+from opsctl.providers.ecs.errors import error_code, error_message, translate
+from opsctl.providers.ecs.resolve import Target
+from opsctl.redact import Redactor
+
+OVERRIDE_LIMIT = 8192  # RunTask: all overrides, JSON formatting included
+STARTED_BY_MAX = 128
+CLIENT_TOKEN_MAX = 64
+TAG_VALUE_MAX = 256
+
+
+def started_by(env: str, task: str) -> str:
+    """`opsctl/<env>/<task>` in ECS's startedBy alphabet; the only filter ListTasks needs."""
+    return re.sub(r"[^A-Za-z0-9\-/_]", "-", f"opsctl/{env}/{task}")[:STARTED_BY_MAX]
+
+
+def client_token(run_id: str, suffix: str = "") -> str:
+    """The RunTask idempotency token for a run id (ASCII 33–126, ≤64 chars)."""
+    token = "".join(ch for ch in f"opsctl-{run_id}" if 33 <= ord(ch) <= 126)
+    return token[: CLIENT_TOKEN_MAX - len(suffix)] + suffix
+
+
+def _tag_value(value: str) -> str:
+    return re.sub(r"[^\w .:/=+\-@]", "_", value)[:TAG_VALUE_MAX] or "-"
+
+
+def tags(spec: RunSpec) -> list[dict[str, str]]:
+    """The tags that let a task be found and audited from the console."""
+    return [
+        {"key": "opsctl:run-id", "value": _tag_value(spec.run_id)},
+        {"key": "opsctl:actor", "value": _tag_value(spec.actor)},
+        {"key": "opsctl:task", "value": _tag_value(spec.task)},
+        {"key": "opsctl:env", "value": _tag_value(spec.env)},
+    ]
+
+
+def request(target: Target, spec: RunSpec, with_tags: bool = True) -> dict[str, Any]:
+    """The RunTask parameters for one run."""
+    override: dict[str, Any] = {"name": target.container}
+    if spec.command is not None:
+        override["command"] = list(spec.command)
+    override["environment"] = [{"name": k, "value": v} for k, v in spec.env_dict().items()]
+    req: dict[str, Any] = {
+        "cluster": target.cluster,
+        "taskDefinition": target.task_definition,
+        "count": 1,
+        "startedBy": started_by(spec.env, spec.task),
+        "clientToken": client_token(spec.run_id, "" if with_tags else "-nt"),
+        "overrides": {"containerOverrides": [override]},
+    }
+    if target.subnets:
+        vpc: dict[str, Any] = {"subnets": list(target.subnets)}
+        if target.security_groups:
+            vpc["securityGroups"] = list(target.security_groups)
+        if target.assign_public_ip:
+            vpc["assignPublicIp"] = target.assign_public_ip
+        req["networkConfiguration"] = {"awsvpcConfiguration": vpc}
+    if target.capacity_provider_strategy:
+        req["capacityProviderStrategy"] = [
+            {"capacityProvider": i.capacity_provider, "weight": i.weight, "base": i.base}
+            for i in target.capacity_provider_strategy
+        ]
+    elif target.launch_type:
+        req["launchType"] = target.launch_type
+    if target.platform_version:
+        req["platformVersion"] = target.platform_version
+    if with_tags:
+        req["tags"] = tags(spec)
+    return req
+
+
+def check_override_size(req: dict[str, Any]) -> None:
+    """Refuse, before any call, overrides over ECS's 8,192-character limit; name what is big."""
+    overrides = req["overrides"]
+    size = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
+    if size <= OVERRIDE_LIMIT:
+        return
+    override = overrides["containerOverrides"][0]
+    parts = [
+        (len(json.dumps(item, separators=(",", ":"), ensure_ascii=False)), f"env {item['name']}")
+        for item in override.get("environment", [])
+    ]
+    if "command" in override:
+        parts.append((len(json.dumps(override["command"], separators=(",", ":"), ensure_ascii=False)), "command"))
+    largest = ", ".join(f"{name} ({n:,} chars)" for n, name in sorted(parts, reverse=True)[:3])
+    raise LaunchError(
+        f"the container overrides are {size:,} characters; ECS RunTask allows {OVERRIDE_LIMIT:,} (command and "
+        f"environment as JSON). Largest: {largest}. Nothing was launched — pass large inputs another way "
+        "(e.g. an S3 object or a secret the task definition reads)"
+    )
+
+
+def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str]) -> str:
+    """RunTask once and return the task ARN; a launch that had to go untagged adds a note for the operator."""
+    req = request(target, spec)
+    check_override_size(req)
+    redact = Redactor(spec.secret_values)
+    try:
+        resp = clients.ecs.run_task(**req)
+    except ClientError as exc:
+        if error_code(exc) != "InvalidParameterException":
+            raise _launch_error(clients, exc, redact) from exc
+        # Accounts without the long task-ARN format reject tags: launch untagged rather than not at all.
+        # If tags were not the problem, the untagged call fails the same way and that error is raised.
+        untagged = request(target, spec, with_tags=False)
+        resp = clients.call("ecs", "RunTask", lambda: clients.ecs.run_task(**untagged), redact)
+        notes.append(f"ECS refused the task's tags, so it was launched untagged ({error_message(exc)})")
+    except Exception as exc:
+        raise _launch_error(clients, exc, redact) from exc
+    tasks, failures = resp.get("tasks") or [], resp.get("failures") or []
+    if failures or not tasks:
+        parts = ((f.get("reason", "?"), f.get("detail", ""), f"[{f['arn']}]" if f.get("arn") else "") for f in failures)
+        reasons = "; ".join(" ".join(p for p in part if p) for part in parts)
+        raise LaunchError(
+            redact(
+                f"ECS did not start the task: {reasons or 'no task and no failure returned'} — check the "
+                f"cluster's capacity, the launch type and the task definition (opsctl doctor {spec.env})"
+            )
+        )
+    return str(tasks[0]["taskArn"])
+
+
+def _launch_error(clients: EcsClients, exc: Exception, redact: Redactor) -> Exception:
+    mapped = translate(exc, "ecs", "RunTask", clients.ctx)
+    return type(mapped)(redact(str(mapped))) if mapped else exc

@@ -1,10 +1,12 @@
-"""A Cloud Run Execution (and its task) → opsctl's Status."""
+"""A Cloud Run Execution (and its task) → opsctl's Status; a completed one is decided by small tables."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from google.cloud import run_v2
@@ -62,51 +64,113 @@ def running_status(execution: Any) -> Status:
     return Status(State.PENDING, "pending", details=details)
 
 
-def final_status(execution: Any, tasks: Sequence[Any], env_name: str, log_source: str | None = None) -> Status:
-    """The status of a completed execution, with the exit code of its task."""
-    condition = completed_condition(execution)
+class Ending(Enum):
+    """How a completed execution's first task ended, as opsctl reads it."""
+
+    CANCELLED = "cancelled"
+    NEVER_RAN = "never ran"  # no attempt result: the container never started (image, quota, …)
+    NO_EXIT_CODE = "no exit code"  # an attempt failed with neither an exit code nor a signal
+    KILLED = "killed"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What Cloud Run reported about a completed execution, as the tables below read it."""
+
+    execution: Any
+    tasks: Sequence[Any]
+    env_name: str
+    result: Any  # the first task's last attempt result (None: no attempt ran)
+    message: str | None  # the Completed condition's message, or the failed attempt's own
+
+
+# First match wins (proto3 reports an absent exit code as 0, so "exited 0" needs a status code of OK too).
+ENDINGS: tuple[tuple[Callable[[Facts, bool], bool], Ending], ...] = (
+    (lambda f, cancelled: cancelled, Ending.CANCELLED),
+    (lambda f, _: f.result is None, Ending.NEVER_RAN),
+    (lambda f, _: bool(f.result.term_signal), Ending.KILLED),
+    (lambda f, _: f.result.exit_code != 0, Ending.FAILED),
+    (lambda f, _: f.result.status.code == 0, Ending.SUCCEEDED),
+    (lambda f, _: True, Ending.NO_EXIT_CODE),
+)
+RAW = {
+    Ending.CANCELLED: "cancelled",
+    Ending.NEVER_RAN: "failed to start",
+    Ending.NO_EXIT_CODE: "failed without exit code",
+    Ending.KILLED: "failed",
+    Ending.FAILED: "failed",
+    Ending.SUCCEEDED: "succeeded",
+}
+EXIT_CODES: dict[Ending, Callable[[Facts], int | None]] = {
+    Ending.CANCELLED: lambda f: None,
+    Ending.NEVER_RAN: lambda f: None,
+    Ending.NO_EXIT_CODE: lambda f: None,
+    Ending.KILLED: lambda f: 128 + f.result.term_signal,  # as a shell reports a signalled child
+    Ending.FAILED: lambda f: f.result.exit_code,
+    Ending.SUCCEEDED: lambda f: 0,
+}
+REASONS: dict[Ending, Callable[[Facts], str | None]] = {
+    Ending.CANCELLED: lambda f: f"cancelled: {f.message}" if f.message else "the execution was cancelled",
+    Ending.NEVER_RAN: lambda f: _no_exit_reason(f.execution, f.tasks, f.message, f.env_name),
+    Ending.NO_EXIT_CODE: lambda f: _no_exit_reason(f.execution, f.tasks, f.message, f.env_name),
+    Ending.KILLED: lambda f: (
+        f"killed by {_signal_name(f.result.term_signal)}" + (f": {f.message}" if f.message else "")
+    ),
+    Ending.FAILED: lambda f: f.message,
+    Ending.SUCCEEDED: lambda f: None,
+}
+
+
+def ending(facts: Facts, cancelled: bool) -> Ending:
+    """The first row of ENDINGS that matches."""
+    return next(end for matches, end in ENDINGS if matches(facts, cancelled))
+
+
+def _cancelled(execution: Any, condition: Any | None) -> bool:
+    reason = condition.execution_reason if condition is not None else None
+    return execution.cancelled_count > 0 or reason == Condition.ExecutionReason.CANCELLED
+
+
+def _message(condition: Any | None, result: Any | None) -> str | None:
+    """The Completed condition's message; for an attempt that failed without exit code or signal, its own."""
     message = condition.message if condition is not None and condition.message else None
+    if result is None or result.term_signal or result.exit_code or not result.status.code:
+        return message
+    return result.status.message or message
+
+
+def _details(
+    condition: Any | None, task: Any | None, result: Any | None, log_source: str | None
+) -> list[tuple[str, str]]:
     details: list[tuple[str, str]] = []  # the execution itself is the summary's Run row
     if condition is not None:
         state = condition.state.name.removeprefix("CONDITION_").lower()
         why = f" ({condition.execution_reason.name})" if condition.execution_reason else ""
         details.append(("condition", f"Completed: {state}{why}"))
-    task = min(tasks, key=lambda t: t.index) if tasks else None
-    exit_code: int | None = None
-    reason = message
-    result = task.last_attempt_result if task is not None and "last_attempt_result" in task else None
     if task is not None and result is not None:
         details.append(("attempts", f"{task.retried + 1} (a failed task is retried up to {task.max_retries} times)"))
     if result is not None and result.term_signal:
-        exit_code = 128 + result.term_signal
         details.append(("signal", _signal_name(result.term_signal)))
-        reason = f"killed by {_signal_name(result.term_signal)}" + (f": {message}" if message else "")
-    elif result is not None and (result.exit_code or not result.status.code):
-        exit_code = result.exit_code
-    elif result is not None:
-        # Failed with neither an exit code nor a signal: proto3's exit_code 0 would read as success.
-        message = result.status.message or message
-    if execution.cancelled_count > 0 or (
-        condition is not None and condition.execution_reason == Condition.ExecutionReason.CANCELLED
-    ):
-        exit_code = None
-        reason = f"cancelled: {message}" if message else "the execution was cancelled"
-        raw = "cancelled"
-    elif exit_code is None:
-        reason = _no_exit_reason(execution, tasks, message, env_name)
-        raw = "failed to start" if result is None else "failed without exit code"
-    else:
-        raw = "succeeded" if exit_code == 0 else "failed"
-        if exit_code == 0:
-            reason = None
     if log_source:
         details.append(("log source", log_source))
+    return details
+
+
+def final_status(execution: Any, tasks: Sequence[Any], env_name: str, log_source: str | None = None) -> Status:
+    """The status of a completed execution, with the exit code of its first task (decided by the tables above)."""
+    condition = completed_condition(execution)
+    task = min(tasks, key=lambda t: t.index) if tasks else None
+    result = task.last_attempt_result if task is not None and "last_attempt_result" in task else None
+    facts = Facts(execution, tasks, env_name, result, _message(condition, result))
+    end = ending(facts, _cancelled(execution, condition))
     return Status(
         State.STOPPED,
-        raw,
-        exit_code=exit_code,
-        reason=reason,
-        details=tuple(details),
+        RAW[end],
+        exit_code=EXIT_CODES[end](facts),
+        reason=REASONS[end](facts),
+        details=tuple(_details(condition, task, result, log_source)),
         started_at=_at(execution.start_time),
         stopped_at=_at(execution.completion_time),
     )

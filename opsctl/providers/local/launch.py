@@ -1,0 +1,61 @@
+"""Launching a local run: its run directory (meta.json) and the supervisor process, started as a plain script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from opsctl.config import LocalEnv
+from opsctl.errors import LaunchError
+from opsctl.model import RunSpec
+
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+
+
+def argv(spec: RunSpec) -> tuple[str, ...]:
+    """The task's command; a local run has no image to fall back on."""
+    if not spec.command:
+        raise LaunchError(
+            f"task {spec.task!r} has no command, and a local run has no image to fall back on: set "
+            f"tasks.{spec.task}.command or environments.{spec.env}.tasks.{spec.task}.command"
+        )
+    return spec.command
+
+
+def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
+    """Write the run's meta.json and start the supervisor, detached so the run survives opsctl."""
+    command = argv(spec)
+    if not env.workdir.is_dir():
+        raise LaunchError(f"environments.{spec.env}.workdir {str(env.workdir)!r} is not a directory")
+    exe = command[0] if os.sep in command[0] else shutil.which(command[0])
+    if exe is None or not Path(env.workdir, exe).exists():
+        raise LaunchError(f"command {command[0]!r} not found (PATH, or relative to {env.workdir})")
+    run_dir = root / spec.run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    meta = {
+        "env": spec.env,
+        "task": spec.task,
+        "actor": spec.actor,
+        "origin": spec.origin,
+        "started_at": datetime.now().astimezone().isoformat(),
+    }
+    (run_dir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    # Python tasks block-buffer a piped stdout; unbuffered, their lines stream as they are printed.
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env_dict()}
+    proc = subprocess.Popen(
+        # -I: the supervisor is stdlib-only, so skip site-packages and start ~3x faster.
+        [sys.executable, "-I", str(SUPERVISOR), str(run_dir), "--", *command],
+        cwd=env.workdir,
+        env=child_env,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (run_dir / "pid").write_text(str(proc.pid), encoding="utf-8")
+    return proc

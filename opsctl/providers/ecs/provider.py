@@ -64,8 +64,6 @@ class EcsProvider:
         self.resolver = Resolver(self.clients)
         self._notes: list[str] = []
 
-    # -- Provider ------------------------------------------------------------------------------------
-
     def warnings(self) -> tuple[str, ...]:
         """What the operator should know that is not an error: no awslogs, tags refused."""
         target = self.resolver.cached

@@ -84,16 +84,17 @@ class Facts:
     env_name: str
     result: Any  # the first task's last attempt result (None: no attempt ran)
     message: str | None  # the Completed condition's message, or the failed attempt's own
+    cancelled: bool  # cancelled_count > 0, or the Completed condition says CANCELLED
 
 
 # First match wins (proto3 reports an absent exit code as 0, so "exited 0" needs a status code of OK too).
-ENDINGS: tuple[tuple[Callable[[Facts, bool], bool], Ending], ...] = (
-    (lambda f, cancelled: cancelled, Ending.CANCELLED),
-    (lambda f, _: f.result is None, Ending.NEVER_RAN),
-    (lambda f, _: bool(f.result.term_signal), Ending.KILLED),
-    (lambda f, _: f.result.exit_code != 0, Ending.FAILED),
-    (lambda f, _: f.result.status.code == 0, Ending.SUCCEEDED),
-    (lambda f, _: True, Ending.NO_EXIT_CODE),
+ENDINGS: tuple[tuple[Callable[[Facts], bool], Ending], ...] = (
+    (lambda f: f.cancelled, Ending.CANCELLED),
+    (lambda f: f.result is None, Ending.NEVER_RAN),
+    (lambda f: bool(f.result.term_signal), Ending.KILLED),
+    (lambda f: f.result.exit_code != 0, Ending.FAILED),
+    (lambda f: f.result.status.code == 0, Ending.SUCCEEDED),
+    (lambda f: True, Ending.NO_EXIT_CODE),
 )
 RAW = {
     Ending.CANCELLED: "cancelled",
@@ -123,9 +124,9 @@ REASONS: dict[Ending, Callable[[Facts], str | None]] = {
 }
 
 
-def ending(facts: Facts, cancelled: bool) -> Ending:
+def ending(facts: Facts) -> Ending:
     """The first row of ENDINGS that matches."""
-    return next(end for matches, end in ENDINGS if matches(facts, cancelled))
+    return next(end for matches, end in ENDINGS if matches(facts))
 
 
 def _cancelled(execution: Any, condition: Any | None) -> bool:
@@ -163,8 +164,8 @@ def final_status(execution: Any, tasks: Sequence[Any], env_name: str, log_source
     condition = completed_condition(execution)
     task = min(tasks, key=lambda t: t.index) if tasks else None
     result = task.last_attempt_result if task is not None and "last_attempt_result" in task else None
-    facts = Facts(execution, tasks, env_name, result, _message(condition, result))
-    end = ending(facts, _cancelled(execution, condition))
+    facts = Facts(execution, tasks, env_name, result, _message(condition, result), _cancelled(execution, condition))
+    end = ending(facts)
     return Status(
         State.STOPPED,
         RAW[end],

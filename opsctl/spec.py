@@ -12,9 +12,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from opsctl.config import EnvConfig, TaskConfig
+from opsctl.config import EnvConfig, TaskConfig, Value
 from opsctl.model import RunSpec
-from opsctl.params import Value
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ LAST_LINES = 50
 
 
 class Observer(Protocol):
-    """What the runner tells the outside world; report.py renders it."""
+    """What the runner tells the outside world; progress.py renders it."""
 
     def launched(self, ref: RunRef) -> None:
         """The run exists remotely."""

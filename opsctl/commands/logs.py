@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
+from opsctl.cancel import CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.config import parse_duration
 from opsctl.errors import EXIT_SIGINT, UsageError
 from opsctl.model import RunInfo
 from opsctl.progress import TextObserver
-from opsctl.runner import CancelToken, Runner
-from opsctl.signals import cancel_on_signals
+from opsctl.runner import Runner
 from opsctl.spec import existing_run_spec
 
 

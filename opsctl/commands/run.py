@@ -116,9 +116,9 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
+    from opsctl.cancel import CancelToken, cancel_on_signals
     from opsctl.progress import observer_for
-    from opsctl.runner import CancelToken, Runner
-    from opsctl.signals import cancel_on_signals
+    from opsctl.runner import Runner
     from opsctl.sinks import finish
 
     if not opts.allow_concurrent:

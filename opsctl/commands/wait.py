@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contextlib import closing
 
+from opsctl.cancel import CancelToken, cancel_on_signals
 from opsctl.commands.run import INTERRUPT_GRACE_S
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor
-from opsctl.runner import CancelToken, Runner
-from opsctl.signals import cancel_on_signals
+from opsctl.runner import Runner
 from opsctl.sinks import finish
 from opsctl.spec import existing_run_spec
 

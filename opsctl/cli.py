@@ -154,7 +154,6 @@ def run(
             output=_output(output),
             no_logs=no_logs,
             no_color=g.no_color,
-            verbose=g.verbose,
         )
     )
     raise typer.Exit(code)
@@ -175,7 +174,7 @@ def envs(
     from opsctl.commands.listing import envs_command
 
     g = _globals(ctx)
-    raise typer.Exit(envs_command(g.config, _output(output), g.no_color))
+    raise typer.Exit(envs_command(g.config, _output(output)))
 
 
 @app.command()
@@ -190,7 +189,7 @@ def tasks(
     from opsctl.commands.listing import tasks_command
 
     g = _globals(ctx)
-    raise typer.Exit(tasks_command(g.config, env, _output(output), g.no_color))
+    raise typer.Exit(tasks_command(g.config, env, _output(output)))
 
 
 EnvArg = Annotated[

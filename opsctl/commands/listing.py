@@ -11,7 +11,7 @@ from opsctl import config as config_mod
 from opsctl.console import table
 
 
-def envs_command(config_path: str | None, output: str, no_color: bool) -> int:
+def envs_command(config_path: str | None, output: str) -> int:
     """`opsctl envs`: a table of environments, no cloud call."""
     cfg = config_mod.load(config_path)
     rows: list[dict[str, Any]] = []
@@ -60,7 +60,7 @@ def _target(env: config_mod.EnvConfig) -> list[tuple[str, str]]:
     return [("job", f"projects/{env.project}/locations/{env.region}/jobs/{env.job}")]
 
 
-def tasks_command(config_path: str | None, env_name: str | None, output: str, no_color: bool) -> int:
+def tasks_command(config_path: str | None, env_name: str | None, output: str) -> int:
     """`opsctl tasks [ENV]`: tasks, their parameters, aliases and overrides, no cloud call."""
     cfg = config_mod.load(config_path)
     env = cfg.environment(env_name) if env_name else None

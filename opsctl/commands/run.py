@@ -40,7 +40,6 @@ class RunOptions:
     output: str = "text"
     no_logs: bool = False
     no_color: bool = False
-    verbose: bool = False
 
 
 def run_command(opts: RunOptions) -> int:

@@ -7,6 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# On a terminal, after a first Ctrl-C, how long a second one may still leave the run running instead.
+INTERRUPT_GRACE_S = 2.0
+
 
 class CancelToken:
     """Set by signal handlers; wakes the runner's sleeps at once."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from opsctl import actions, guards, params, providers
 from opsctl import config as config_mod
-from opsctl import guards, params, providers
 from opsctl.errors import UsageError
 from opsctl.redact import Redactor
 from opsctl.spec import Audit, build_spec
@@ -18,8 +17,6 @@ from opsctl.spec import Audit, build_spec
 if TYPE_CHECKING:
     from opsctl.model import RunSpec
     from opsctl.providers import Provider
-
-INTERRUPT_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +61,7 @@ def run_command(opts: RunOptions) -> int:
     secret_names = frozenset(p.name for p in task.params if p.secret)
     spec = build_spec(env, task, values, Audit.detect(), secret_names)
     redact = Redactor(spec.secret_values)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from opsctl import actions
-
+    if actions.active():
         actions.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
 
     if opts.dry_run:
@@ -115,7 +110,7 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
-    from opsctl.cancel import CancelToken, cancel_on_signals
+    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
     from opsctl.progress import observer_for
     from opsctl.runner import Runner
     from opsctl.sinks import finish

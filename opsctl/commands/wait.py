@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from opsctl.cancel import CancelToken, cancel_on_signals
-from opsctl.commands.run import INTERRUPT_GRACE_S
+from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor

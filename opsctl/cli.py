@@ -135,7 +135,7 @@ def run(
     no_logs: Annotated[bool, typer.Option("--no-logs", help="Don't relay the task's log lines.")] = False,
 ) -> None:
     """Run TASK in ENV: launch, stream logs, print a summary, exit with the task's exit code."""
-    from opsctl.commands import RunOptions, run_command
+    from opsctl.commands.run import RunOptions, run_command
 
     g = _globals(ctx)
     code = run_command(
@@ -154,7 +154,6 @@ def run(
             output=_output(output),
             no_logs=no_logs,
             no_color=g.no_color,
-            verbose=g.verbose,
         )
     )
     raise typer.Exit(code)
@@ -172,10 +171,10 @@ def envs(
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")] = "text",
 ) -> None:
     """List environments: name, provider, resolved target, protected, allowed refs."""
-    from opsctl.listing import envs_command
+    from opsctl.commands.listing import envs_command
 
     g = _globals(ctx)
-    envs_command(g.config, _output(output), g.no_color)
+    raise typer.Exit(envs_command(g.config, _output(output)))
 
 
 @app.command()
@@ -187,10 +186,10 @@ def tasks(
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")] = "text",
 ) -> None:
     """List tasks with their parameters, aliases and per-environment overrides."""
-    from opsctl.listing import tasks_command
+    from opsctl.commands.listing import tasks_command
 
     g = _globals(ctx)
-    tasks_command(g.config, env, _output(output), g.no_color)
+    raise typer.Exit(tasks_command(g.config, env, _output(output)))
 
 
 EnvArg = Annotated[
@@ -212,8 +211,8 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", metavar="text|json", h
 @app.command(epilog="Example: opsctl wait staging arn:aws:ecs:eu-west-2:123456789012:task/clinloop-staging/0f3c…")
 def wait(ctx: typer.Context, env: EnvArg, run: RunArg, output: OutputOpt = "text") -> None:
     """Reattach to a run (running or already stopped): its logs, the summary, its exit code."""
-    from opsctl.commands import interactive
-    from opsctl.operate import wait_command
+    from opsctl.commands.wait import wait_command
+    from opsctl.params import interactive
 
     g = _globals(ctx)
     raise typer.Exit(wait_command(g.config, env, run, _output(output), g.no_color, interactive(False)))
@@ -230,7 +229,7 @@ def logs(
     ] = None,
 ) -> None:
     """Print a run's log lines on stdout (following while it runs with --follow). Never stops the run."""
-    from opsctl.operate import logs_command
+    from opsctl.commands.logs import logs_command
 
     raise typer.Exit(logs_command(_globals(ctx).config, env, run, follow, since))
 
@@ -238,7 +237,7 @@ def logs(
 @app.command(epilog="Example: opsctl stop staging 0f3c5e0e8d1b4c7a9e2f")
 def stop(ctx: typer.Context, env: EnvArg, run: RunArg) -> None:
     """Stop a run; the stop reason names you."""
-    from opsctl.operate import stop_command
+    from opsctl.commands.stop import stop_command
 
     raise typer.Exit(stop_command(_globals(ctx).config, env, run))
 
@@ -251,7 +250,7 @@ def history(
     output: OutputOpt = "text",
 ) -> None:
     """Recent opsctl runs in ENV: what the cloud still lists, merged with this machine's history."""
-    from opsctl.operate import history_command
+    from opsctl.commands.history import history_command
 
     raise typer.Exit(history_command(_globals(ctx).config, env, limit, _output(output)))
 
@@ -259,7 +258,7 @@ def history(
 @app.command(epilog="Example: opsctl doctor staging")
 def doctor(ctx: typer.Context, env: EnvArg) -> None:
     """Preflight ENV: credentials, target, task definition / job, network, logs, permissions; each ✗ with its fix."""
-    from opsctl.operate import doctor_command
+    from opsctl.commands.doctor import doctor_command
 
     g = _globals(ctx)
     raise typer.Exit(doctor_command(g.config, env, g.no_color))
@@ -275,7 +274,7 @@ def build(
     ] = False,
 ) -> None:
     """Build the admin image (docker build --target admin), push it, point the job / task definition at it."""
-    from opsctl.build import build_command
+    from opsctl.commands.build import build_command
 
     raise typer.Exit(build_command(_globals(ctx).config, env, tag, dry_run))
 
@@ -299,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    from opsctl.report import print_error
+    from opsctl.console import print_error
 
     verbose = "--verbose" in argv
     command = typer.main.get_command(app)
@@ -310,7 +309,7 @@ def _main(argv: list[str]) -> int:
     except OpsctlError as e:
         print_error(str(e))
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            from opsctl.github import error_command
+            from opsctl.actions import error_command
 
             sys.stderr.write(error_command("opsctl", str(e)) + "\n")
         return e.exit_code

@@ -1,4 +1,8 @@
-"""Task parameters: parsing `--NAME VALUE`, validation, prompting, secret handling."""
+"""Task parameters: parsing `--NAME VALUE`, validation, prompting, secret handling.
+
+Which values a type accepts is the parameter's own rule (`ParamSpec.convert`), shared with the
+config file's defaults; here it is applied to what the user gave, naming the flag.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +14,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from opsctl.config import ParamSpec, TaskConfig
+from opsctl.config import ParamSpec, TaskConfig, Value
 from opsctl.errors import UsageError
 
-# The same rule as the reference admin task's EMAIL_RE, so opsctl refuses exactly what the task would.
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_TRUE = {"true", "yes", "y", "1", "on"}
-_FALSE = {"false", "no", "n", "0", "off"}
 
-Value = str | int | bool
+def interactive(yes: bool) -> bool:
+    """Whether someone can answer prompts: a terminal on stdin and stderr, and no --yes."""
+    return not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def validate(param: ParamSpec, raw: str) -> Value:
     """Check one raw value against its parameter's type; UsageError names the flag (never a secret)."""
-    shown = "the value" if param.secret else repr(raw)
-    if param.type == "email":
-        raw = raw.strip()
-        if len(raw) > 254 or not EMAIL_RE.match(raw):
-            raise UsageError(f"{param.flag}: {shown} is not a valid email address")
-    elif param.type == "int":
-        try:
-            value: Value = int(raw.strip())
-        except ValueError:
-            raise UsageError(f"{param.flag}: {shown} is not a whole number") from None
-        return value
-    elif param.type == "bool":
-        lowered = raw.strip().lower()
-        if lowered not in _TRUE | _FALSE:
-            raise UsageError(f"{param.flag}: {shown} is not true or false")
-        return lowered in _TRUE
-    elif param.type == "choice" and raw not in param.choices:
-        raise UsageError(f"{param.flag}: {shown} is not one of: {', '.join(param.choices)}")
-    elif param.type == "secret" and not raw:
-        raise UsageError(f"{param.flag}: the value is empty")
-    if param.pattern and not re.fullmatch(param.pattern, raw):
-        raise UsageError(f"{param.flag}: {shown} does not match the pattern {param.pattern}")
-    return raw
+    try:
+        return param.convert(raw)
+    except ValueError as e:
+        raise UsageError(f"{param.flag}: {e}") from None
 
 
 def split_args(task: TaskConfig, args: Sequence[str], params: Sequence[str]) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import tenacity
 
+from opsctl.cancel import CancelToken
 from opsctl.errors import LaunchError, OpsctlError, TemporaryFailure
 from opsctl.model import LogLine, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
 from opsctl.providers import Provider
@@ -26,7 +26,7 @@ LAST_LINES = 50
 
 
 class Observer(Protocol):
-    """What the runner tells the outside world; report.py renders it."""
+    """What the runner tells the outside world; progress.py renders it."""
 
     def launched(self, ref: RunRef) -> None:
         """The run exists remotely."""
@@ -41,38 +41,28 @@ class Observer(Protocol):
         """Something the operator should know (retries, stop requests, warnings)."""
 
 
-class CancelToken:
-    """Set by signal handlers; wakes the runner's sleeps at once."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.signals: list[int] = []
-
-    def request(self, signum: int) -> None:
-        """Record a stop request (called from a signal handler)."""
-        self.signals.append(signum)
-        self._event.set()
-
-    @property
-    def requested(self) -> bool:
-        """Whether any stop was requested."""
-        return bool(self.signals)
-
-    @property
-    def first(self) -> int | None:
-        """The signal of the first request."""
-        return self.signals[0] if self.signals else None
-
-    def wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, returning early on a new stop request (each request wakes one sleep)."""
-        if self._event.wait(max(0.0, seconds)):
-            self._event.clear()
-
-
 def timing_for(provider: Provider) -> Timing:
     """The provider's timing, scaled by OPSCTL_TIMING_SCALE (emulators and tests run faster)."""
     scale = timing_scale()
     return provider.timing if scale == 1 else provider.timing.scaled(scale)
+
+
+@dataclass
+class _Watch:
+    """The watch loop's state: what was last seen, when each step is next due, whether a stop was asked."""
+
+    start: float
+    next_poll: float
+    next_log: float
+    status: Status | None = None
+    stop_outcome: Outcome | None = None  # why opsctl stopped the run (or left it running), if it did
+    stop_deadline: float = float("inf")
+    handled_signals: int = 0
+
+    @property
+    def stopping(self) -> bool:
+        """Whether opsctl already asked the run to stop."""
+        return self.stop_outcome is not None
 
 
 @dataclass
@@ -221,61 +211,82 @@ class Runner:
         return status
 
     def _loop(self, ref: RunRef) -> tuple[Status | None, Outcome | None]:
-        timing = self._timing
+        """Poll and read logs on their own schedules until the run stops (or we stop waiting for it)."""
         start = self.clock()
-        next_poll = next_log = start
-        status: Status | None = None
-        stop_outcome: Outcome | None = None
-        stop_deadline = float("inf")
-        handled_signals = 0
-        while True:
-            now = self.clock()
-            if len(self.cancel.signals) > handled_signals:
-                handled_signals = len(self.cancel.signals)
-                if stop_outcome is not None:
-                    # A second signal while stopping: stop waiting; the stop request already went out.
-                    return status, stop_outcome
-                if self._wants_detach():
-                    self.observer.notice(
-                        f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}"
-                    )
-                    return status, Outcome.DETACHED
-                status = self._call("poll", lambda: self.provider.poll(ref))
-                if status.state is State.STOPPED:
-                    return status, None  # it ended by itself before the stop: its own exit code stands
-                stop_outcome = Outcome.TERMINATED if self.cancel.first == signal.SIGTERM else Outcome.INTERRUPTED
-                self._stop(ref, f"{stop_outcome.value} by {self.spec.actor}")
-                stop_deadline = now + timing.stop_wait_s
-                next_poll = now
-            if stop_outcome is None and self.timeout_s is not None and now - start >= self.timeout_s:
-                stop_outcome = Outcome.TIMED_OUT
-                self.observer.notice(f"timeout of {self.timeout_s:g}s expired; stopping run {ref.id}")
-                self._stop(ref, f"opsctl --timeout {self.timeout_s:g}s expired (run by {self.spec.actor})")
-                stop_deadline = now + timing.stop_wait_s
-                next_poll = now
-            if now >= next_poll:
-                status = self._call("poll", lambda: self.provider.poll(ref))
-                if status.state is State.STOPPED:
-                    return status, stop_outcome  # reported after the drain, below the last log lines
-                self.observer.status(status, now - start)
-                fast = (
-                    now - start < timing.fast_phase_s
-                    or status.state is State.STOPPING
-                    or stop_outcome is not None
-                    or self._near_end
-                )
-                next_poll = now + (timing.fast_poll_s if fast else timing.slow_poll_s)
-            if now >= next_log:
-                more = self._read(ref)
-                fast = now - start < timing.fast_phase_s or stop_outcome is not None or self._near_end
-                next_log = now if more else now + (timing.log_fast_poll_s if fast else timing.log_poll_s)
-            if now >= stop_deadline:
-                self.observer.notice(f"run {ref.id} did not stop within {timing.stop_wait_s:g}s of the stop request")
-                return status, stop_outcome
-            wake = min(next_poll, next_log, stop_deadline)
-            if self.timeout_s is not None and stop_outcome is None:
-                wake = min(wake, start + self.timeout_s)
-            self._sleep(max(0.0, wake - self.clock()))
+        watch = _Watch(start=start, next_poll=start, next_log=start)
+        while not self._turn(ref, watch):
+            self._sleep(max(0.0, self._wake_at(watch) - self.clock()))
+        return watch.status, watch.stop_outcome
+
+    def _turn(self, ref: RunRef, watch: _Watch) -> bool:
+        """One turn of the loop, each step when it is due; True when watching is over."""
+        now = self.clock()
+        if len(self.cancel.signals) > watch.handled_signals and self._on_signal(ref, watch, now):
+            return True
+        if not watch.stopping and self.timeout_s is not None and now - watch.start >= self.timeout_s:
+            self.observer.notice(f"timeout of {self.timeout_s:g}s expired; stopping run {ref.id}")
+            reason = f"opsctl --timeout {self.timeout_s:g}s expired (run by {self.spec.actor})"
+            self._begin_stop(ref, watch, now, Outcome.TIMED_OUT, reason)
+        if now >= watch.next_poll and self._poll_due(ref, watch, now):
+            return True
+        if now >= watch.next_log:
+            self._read_due(ref, watch, now)
+        if now >= watch.stop_deadline:
+            self.observer.notice(f"run {ref.id} did not stop within {self._timing.stop_wait_s:g}s of the stop request")
+            return True
+        return False
+
+    def _on_signal(self, ref: RunRef, watch: _Watch, now: float) -> bool:
+        """A new SIGINT/SIGTERM: stop the run (or leave it running); True when watching is over."""
+        watch.handled_signals = len(self.cancel.signals)
+        if watch.stopping:
+            return True  # a second signal while stopping: stop waiting; the stop request already went out
+        if self._wants_detach():
+            self.observer.notice(f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}")
+            watch.stop_outcome = Outcome.DETACHED
+            return True
+        watch.status = self._call("poll", lambda: self.provider.poll(ref))
+        if watch.status.state is State.STOPPED:
+            return True  # it ended by itself before the stop: its own exit code stands
+        outcome = Outcome.TERMINATED if self.cancel.first == signal.SIGTERM else Outcome.INTERRUPTED
+        self._begin_stop(ref, watch, now, outcome, f"{outcome.value} by {self.spec.actor}")
+        return False
+
+    def _begin_stop(self, ref: RunRef, watch: _Watch, now: float, outcome: Outcome, reason: str) -> None:
+        """Ask the run to stop, then poll at once and give it stop_wait_s to do so."""
+        watch.stop_outcome = outcome
+        self._stop(ref, reason)
+        watch.stop_deadline = now + self._timing.stop_wait_s
+        watch.next_poll = now
+
+    def _poll_due(self, ref: RunRef, watch: _Watch, now: float) -> bool:
+        """Poll the run; True when it stopped (reported after the drain, below the last log lines)."""
+        timing = self._timing
+        watch.status = self._call("poll", lambda: self.provider.poll(ref))
+        if watch.status.state is State.STOPPED:
+            return True
+        self.observer.status(watch.status, now - watch.start)
+        fast = self._in_fast_phase(watch, now) or watch.status.state is State.STOPPING
+        watch.next_poll = now + (timing.fast_poll_s if fast else timing.slow_poll_s)
+        return False
+
+    def _read_due(self, ref: RunRef, watch: _Watch, now: float) -> None:
+        """Read a page of logs; read again at once when more are ready."""
+        timing = self._timing
+        more = self._read(ref)
+        fast = self._in_fast_phase(watch, now)
+        watch.next_log = now if more else now + (timing.log_fast_poll_s if fast else timing.log_poll_s)
+
+    def _in_fast_phase(self, watch: _Watch, now: float) -> bool:
+        """Starting, stopping, or past the task's result line: things change quickly, so look often."""
+        return now - watch.start < self._timing.fast_phase_s or watch.stopping or self._near_end
+
+    def _wake_at(self, watch: _Watch) -> float:
+        """When the next step is due: a poll, a log read, the stop deadline or the timeout."""
+        wake = min(watch.next_poll, watch.next_log, watch.stop_deadline)
+        if self.timeout_s is not None and not watch.stopping:
+            wake = min(wake, watch.start + self.timeout_s)
+        return wake
 
     def _wants_detach(self) -> bool:
         """On a TTY, a first Ctrl-C gives a short window in which a second one leaves the run running."""

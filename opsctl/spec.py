@@ -12,9 +12,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from opsctl.config import EnvConfig, TaskConfig
-from opsctl.model import RunSpec
-from opsctl.params import Value
+from opsctl.config import EnvConfig, TaskConfig, Value
+from opsctl.model import RunInfo, RunSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,4 +94,16 @@ def build_spec(
         timeout_s=task.timeout_s,
         actor=audit.actor,
         origin=audit.origin,
+    )
+
+
+def existing_run_spec(env_name: str, info: RunInfo) -> RunSpec:
+    """A RunSpec describing a run started elsewhere (its secret values are unknown here)."""
+    return RunSpec(
+        env=env_name,
+        task=info.task or "?",
+        run_id=info.ref.id,
+        command=None,
+        env_vars=(),
+        actor=info.actor or "unknown",
     )

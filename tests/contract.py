@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from opsctl.cancel import CancelToken
 from opsctl.model import LogLine, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
 from opsctl.providers import Provider
-from opsctl.runner import CancelToken, RetryPolicy, Runner
+from opsctl.runner import RetryPolicy, Runner
 
 FAST_RETRY = RetryPolicy(base_s=0.01, max_wait_s=0.05, max_s=10.0, attempts=20)
 

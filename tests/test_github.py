@@ -18,23 +18,15 @@ from typing import cast
 
 import pytest
 
-from opsctl import history
-from opsctl.github import (
-    SUMMARY_MAX_BYTES,
-    GitHubObserver,
-    error_annotation,
-    format_output,
-    mask_secrets,
-    md_cell,
-    publish,
-    step_summary,
-    write_outputs,
-)
+from opsctl.actions import format_output, mask_secrets
 from opsctl.model import LogLine, Outcome, RunRef, RunResult, State, Status
+from opsctl.progress import GitHubObserver, TextObserver
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
-from opsctl.report import TextObserver, print_summary, result_json
 from opsctl.runner import RetryPolicy, Runner
+from opsctl.sinks import history
+from opsctl.sinks.github import SUMMARY_MAX_BYTES, error_annotation, md_cell, publish, step_summary, write_outputs
+from opsctl.sinks.stdout import print_summary, result_json
 from tests.contract import make_spec
 from tests.fakes.scripted import FakeClock, ScriptedProvider
 

@@ -10,9 +10,9 @@ import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from opsctl import history
-from opsctl.history import HistoryEntry
 from opsctl.model import Outcome, RunRef, RunResult
+from opsctl.sinks import history
+from opsctl.sinks.history import HistoryEntry
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
@@ -134,7 +134,7 @@ def test_concurrent_appends_from_many_processes_stay_whole_lines() -> None:
         """
         import sys
         from datetime import UTC, datetime
-        from opsctl import history
+        from opsctl.sinks import history
         from opsctl.model import Outcome, RunRef, RunResult
 
         for i in range(100):

@@ -6,9 +6,10 @@ import signal
 
 import pytest
 
+from opsctl.cancel import CancelToken
 from opsctl.errors import LaunchError, TemporaryFailure
 from opsctl.model import Outcome
-from opsctl.runner import CancelToken, RetryPolicy, Runner, parse_result_line
+from opsctl.runner import RetryPolicy, Runner, parse_result_line
 from tests.contract import RecordingObserver, make_spec
 from tests.fakes.scripted import FakeClock, ScriptedProvider
 

@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsctl.cancel import CancelToken
 from opsctl.config import EcsEnv
 from opsctl.model import LogLine, RunRef, RunResult, RunSpec, Status
 from opsctl.providers.ecs import EcsProvider
-from opsctl.runner import CancelToken, RetryPolicy, Runner
+from opsctl.runner import RetryPolicy, Runner
 from tests.contract import FAST_RETRY, make_spec
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.moto_ecs import REGION, EcsWorld, script_state, script_stop

@@ -13,11 +13,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from opsctl.cancel import CancelToken
 from opsctl.errors import LaunchError, NotFound, PermissionDenied, Refused, TemporaryFailure, UsageError
 from opsctl.model import Outcome, RunSpec, State
 from opsctl.providers.cloudrun import CloudRunProvider, build
 from opsctl.providers.cloudrun.clients import connect
-from opsctl.runner import CancelToken
 from tests.contract import assert_succeeded, make_spec, when_running
 from tests.fakes.gcp import FakeGcp, Script, lines
 from tests.fakes.gcp.harness import (

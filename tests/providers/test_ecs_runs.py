@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
+from opsctl.cancel import CancelToken
 from opsctl.model import Outcome, State, Status
 from opsctl.providers.ecs import EcsProvider, build
-from opsctl.runner import CancelToken
 from tests.contract import run_contract, when_running
 from tests.fakes.ecs_play import Play, VirtualClock, after_stopped_seen, drive, ecs_env, seed_spec
 from tests.fakes.faultproxy import FaultProxy

@@ -114,7 +114,7 @@ def history_rows(out: CliResult) -> list[dict[str, Any]]:
 
 def record_local_run(env: str, task: str, run: str, provider: str) -> None:
     """A run this machine recorded that the cloud no longer lists (ECS forgets stopped tasks after an hour)."""
-    from opsctl.history import history_path
+    from opsctl.sinks.history import history_path
 
     entry = {
         "env": env,

@@ -35,13 +35,15 @@ from typing import Any
 
 import pytest
 
+from opsctl.cancel import CancelToken
 from opsctl.config import LocalEnv
 from opsctl.errors import OpsctlError
 from opsctl.model import Outcome, RunResult, State, Status
-from opsctl.operate import finish, observer_for
+from opsctl.progress import observer_for
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
-from opsctl.runner import CancelToken, Runner
+from opsctl.runner import Runner
+from opsctl.sinks import finish
 from tests.contract import RecordingObserver
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.gcp import FakeGcp

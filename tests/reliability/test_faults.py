@@ -22,10 +22,11 @@ import pytest
 
 from opsctl.errors import OpsctlError
 from opsctl.model import Outcome, RunResult
-from opsctl.operate import finish, observer_for
+from opsctl.progress import observer_for
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
 from opsctl.runner import RetryPolicy, Runner
+from opsctl.sinks import finish
 from tests.contract import RecordingObserver
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.moto_ecs import EcsWorld

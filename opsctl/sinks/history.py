@@ -1,4 +1,4 @@
-"""This machine's record of opsctl runs: one JSON line per run in the state dir, never a secret.
+"""The local history sink: one JSON line per finished run, never a secret; `opsctl history` reads it back.
 
 Only facts opsctl itself knows are stored — env, task, provider, run id, actor, origin, times, status,
 exit code. Parameter values, env vars, log lines, the stop reason and the task's result line are not:

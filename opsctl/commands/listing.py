@@ -8,10 +8,10 @@ import sys
 from typing import Any
 
 from opsctl import config as config_mod
-from opsctl.report import table
+from opsctl.console import table
 
 
-def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
+def envs_command(config_path: str | None, output: str) -> int:
     """`opsctl envs`: a table of environments, no cloud call."""
     cfg = config_mod.load(config_path)
     rows: list[dict[str, Any]] = []
@@ -29,7 +29,7 @@ def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
         )
     if output == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
+        return 0
     table(
         ["ENV", "PROVIDER", "TARGET", "PROTECTED", "ALLOWED REFS"],
         [
@@ -43,6 +43,7 @@ def envs_command(config_path: str | None, output: str, no_color: bool) -> None:
             for r in rows
         ],
     )
+    return 0
 
 
 def _target(env: config_mod.EnvConfig) -> list[tuple[str, str]]:
@@ -59,7 +60,7 @@ def _target(env: config_mod.EnvConfig) -> list[tuple[str, str]]:
     return [("job", f"projects/{env.project}/locations/{env.region}/jobs/{env.job}")]
 
 
-def tasks_command(config_path: str | None, env_name: str | None, output: str, no_color: bool) -> None:
+def tasks_command(config_path: str | None, env_name: str | None, output: str) -> int:
     """`opsctl tasks [ENV]`: tasks, their parameters, aliases and overrides, no cloud call."""
     cfg = config_mod.load(config_path)
     env = cfg.environment(env_name) if env_name else None
@@ -91,7 +92,7 @@ def tasks_command(config_path: str | None, env_name: str | None, output: str, no
         )
     if output == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
+        return 0
     rows = []
     for t in data:
         flags = []
@@ -109,3 +110,4 @@ def tasks_command(config_path: str | None, env_name: str | None, output: str, no
             ]
         )
     table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)
+    return 0

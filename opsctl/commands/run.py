@@ -1,16 +1,15 @@
-"""What each CLI command does, between parsing (cli.py) and rendering (report.py)."""
+"""`opsctl run ENV TASK`: everything from the configuration to the task's exit code."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from opsctl import actions, guards, params, providers
 from opsctl import config as config_mod
-from opsctl import guards, params, providers
 from opsctl.errors import UsageError
 from opsctl.redact import Redactor
 from opsctl.spec import Audit, build_spec
@@ -18,8 +17,6 @@ from opsctl.spec import Audit, build_spec
 if TYPE_CHECKING:
     from opsctl.model import RunSpec
     from opsctl.providers import Provider
-
-INTERRUPT_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +37,6 @@ class RunOptions:
     output: str = "text"
     no_logs: bool = False
     no_color: bool = False
-    verbose: bool = False
-
-
-def interactive(yes: bool) -> bool:
-    """Whether someone can answer prompts: a terminal on stdin and stderr, and no --yes."""
-    return not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def run_command(opts: RunOptions) -> int:
@@ -64,30 +55,17 @@ def run_command(opts: RunOptions) -> int:
 
     RetryPolicy.from_env()
     timing_scale()
-    can_prompt = interactive(opts.yes)
+    can_prompt = params.interactive(opts.yes)
     given = params.split_args(task, opts.args, opts.params)
     values = params.collect(task, given, params.Prompter(interactive=can_prompt))
     secret_names = frozenset(p.name for p in task.params if p.secret)
     spec = build_spec(env, task, values, Audit.detect(), secret_names)
     redact = Redactor(spec.secret_values)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from opsctl import github
-
-        github.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
+    if actions.active():
+        actions.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
 
     if opts.dry_run:
-        with closing(providers.build(env)) as provider:
-            plan = {
-                "env": env.name,
-                "task": task.name,
-                "provider": env.provider,
-                "run_id": spec.run_id,
-                "timeout_s": timeout_s,
-                "target": dict(provider.target()),
-                "request": provider.plan(spec),
-            }
-        sys.stdout.write(json.dumps(redact.value(plan), indent=2, default=str) + "\n")
-        return 0
+        return _dry_run(env, task, spec, redact, timeout_s)
 
     guards.check_branch(env)
     guards.check_confirmation(
@@ -103,6 +81,24 @@ def run_command(opts: RunOptions) -> int:
         return _launch_and_watch(opts, env, task, spec, redact, provider, timeout_s, can_prompt)
 
 
+def _dry_run(
+    env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: RunSpec, redact: Redactor, timeout_s: float | None
+) -> int:
+    """Print the launch request, secrets masked; no mutating call."""
+    with closing(providers.build(env)) as provider:
+        plan = {
+            "env": env.name,
+            "task": task.name,
+            "provider": env.provider,
+            "run_id": spec.run_id,
+            "timeout_s": timeout_s,
+            "target": dict(provider.target()),
+            "request": provider.plan(spec),
+        }
+    sys.stdout.write(json.dumps(redact.value(plan), indent=2, default=str) + "\n")
+    return 0
+
+
 def _launch_and_watch(
     opts: RunOptions,
     env: config_mod.EnvConfig,
@@ -114,8 +110,10 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
-    from opsctl.operate import finish, observer_for, restore_signals, trap_signals
-    from opsctl.runner import CancelToken, Runner
+    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+    from opsctl.progress import observer_for
+    from opsctl.runner import Runner
+    from opsctl.sinks import finish
 
     if not opts.allow_concurrent:
         guards.check_concurrency(provider, env, task)
@@ -131,12 +129,8 @@ def _launch_and_watch(
         cancel=cancel,
         interrupt_grace_s=INTERRUPT_GRACE_S if can_prompt else 0.0,
     )
-    previous = trap_signals(cancel)
-    try:
+    with cancel_on_signals(cancel), closing(observer):
         result = runner.run(detach=opts.detach)
-    finally:
-        observer.close()
-        restore_signals(previous)
     finish(result, redact, spec.origin, opts.output, opts.no_color)
     return result.exit_status
 

@@ -24,7 +24,6 @@ class Step:
     argv: tuple[str, ...] = ()
     stdin: str | None = None  # e.g. a registry password: never on the command line
     run: Callable[[], str] | None = None
-    prepare: Callable[[], tuple[tuple[str, ...], str]] | None = None  # argv and stdin, fetched when the step runs
 
 
 def image_tag(workdir: Path) -> str:
@@ -104,8 +103,8 @@ def build_command(config_path: str | None, env_name: str, tag: str | None, dry_r
         if step.run is not None:
             sys.stderr.write(f"opsctl: {step.run()}\n")
             continue
-        argv, stdin = step.prepare() if step.prepare else (step.argv, step.stdin)
-        proc = subprocess.run(argv, input=stdin, text=True, check=False, capture_output=argv[1] in ("info", "login"))
+        quiet = step.argv[1] in ("info", "login")
+        proc = subprocess.run(step.argv, input=step.stdin, text=True, check=False, capture_output=quiet)
         if proc.returncode != 0:
             if step.argv[1] == "info":
                 raise LaunchError(

@@ -1,0 +1,36 @@
+"""`opsctl wait ENV RUN`: reattach to a run, relay its logs from the start, summarise, exit like `run`."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+from opsctl.commands.target import open_target
+from opsctl.progress import observer_for
+from opsctl.redact import Redactor
+from opsctl.runner import Runner
+from opsctl.sinks import finish
+from opsctl.spec import existing_run_spec
+
+
+def wait_command(
+    config_path: str | None, env_name: str, run: str, output: str, no_color: bool, interactive: bool
+) -> int:
+    """Watch RUN to its end as `opsctl run` would have; its secrets are unknown here, so none are masked."""
+    with open_target(config_path, env_name) as (_, env, provider):
+        info = provider.info(provider.ref(run))
+        ref = info.ref
+        observer = observer_for(env.name, info.task or "?", no_color)
+        observer.launched(ref)
+        cancel = CancelToken()
+        runner = Runner(
+            provider,
+            existing_run_spec(env.name, info),
+            observer,
+            cancel=cancel,
+            interrupt_grace_s=INTERRUPT_GRACE_S if interactive else 0.0,
+        )
+        with cancel_on_signals(cancel), closing(observer):
+            result = runner.watch(ref, info.started_at)
+        finish(result, Redactor(()), None, output, no_color)
+        return result.exit_status

@@ -1,0 +1,42 @@
+"""Where a finished run goes: the local history, GitHub Actions (inside a step), stdout — in that order.
+
+`finish` is the one fan-out, shared by `opsctl run` and `opsctl wait`: each sink receives the
+RunResult once. history.py, github.py and stdout.py are the sinks themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from opsctl import actions
+from opsctl.model import RunResult
+from opsctl.redact import Redactor
+from opsctl.sinks import github, history
+from opsctl.sinks.stdout import emit_result
+
+Sink = Callable[[RunResult], None]
+
+
+def finish(result: RunResult, redact: Redactor, origin: str | None, output: str, no_color: bool) -> None:
+    """Send a finished run to every sink, once."""
+    for sink in sinks(redact, origin, output, no_color):
+        sink(result)
+
+
+def sinks(redact: Redactor, origin: str | None, output: str, no_color: bool) -> list[Sink]:
+    """The sinks for this process, in order: stdout last, so the summary or JSON ends the output."""
+
+    def record(result: RunResult) -> None:
+        try:
+            history.record(result, origin=origin)
+        except OSError as e:
+            sys.stderr.write(f"opsctl: could not record the run in {history.history_path()}: {e.strerror}\n")
+
+    def publish(result: RunResult) -> None:
+        github.publish(result, sys.stderr, redact)
+
+    def emit(result: RunResult) -> None:
+        emit_result(result, output, no_color, sys.stdout)
+
+    return [record, *([publish] if actions.active() else []), emit]

@@ -52,8 +52,71 @@ bench *args:
 
 # Everything CI checks: lint, formatting, types, the whole test suite
 [group('dev')]
-test *args:
+test *args: analyse
     ruff check .
     ruff format --check .
     mypy
     pytest "$@"
+
+# The field's own analysers, offline (README: Supply chain): zizmor, check-jsonschema, checkov, hadolint
+[group('dev')]
+analyse:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd "{{justfile_directory()}}"
+    # The project's .venv (pip install -e '.[dev]' puts every analyser there), else PATH.
+    tool() {
+        if [[ -x ".venv/bin/$1" ]]; then echo ".venv/bin/$1"
+        elif command -v "$1" >/dev/null 2>&1; then command -v "$1"
+        else echo "analyse: $1 is not installed; run: pip install -e '.[dev]'" >&2; return 2; fi
+    }
+    zizmor=$(tool zizmor); cjs=$(tool check-jsonschema); hadolint=$(tool hadolint)
+    # checkov's dependencies clash with the dev environment's (boto3, packaging, hcl2): it lives in
+    # its own venv, .venv/checkov, created on first use from PyPI (about a minute, 300 MB).
+    if [[ -x .venv/checkov/bin/checkov ]]; then checkov=.venv/checkov/bin/checkov
+    elif command -v checkov >/dev/null 2>&1; then checkov=$(command -v checkov)
+    else
+        echo "analyse: installing checkov into .venv/checkov (once)"
+        python3 -m venv .venv/checkov
+        .venv/checkov/bin/pip install --quiet --disable-pip-version-check -r .github/analysers/requirements-checkov.txt
+        checkov=.venv/checkov/bin/checkov
+    fi
+    echo "== zizmor --offline: action.yml, infra/github/*.yml, .github/dependabot.yml"
+    "$zizmor" --quiet --offline --no-progress --color never --config .github/zizmor.yml \
+        action.yml infra/github/*.yml .github/dependabot.yml
+    echo "== check-jsonschema (vendored schemas): action, workflows, dependabot"
+    "$cjs" --builtin-schema vendor.github-actions action.yml
+    "$cjs" --builtin-schema vendor.github-workflows infra/github/*.yml
+    "$cjs" --builtin-schema vendor.dependabot .github/dependabot.yml
+    echo "== checkov: infra/terraform"
+    "$checkov" -d infra/terraform --framework terraform --skip-download --compact --quiet
+    echo "== checkov: infra/admin-task/Dockerfile"
+    "$checkov" -f infra/admin-task/Dockerfile --framework dockerfile --skip-download --compact --quiet
+    echo "== hadolint: infra/admin-task/Dockerfile"
+    "$hadolint" --no-color infra/admin-task/Dockerfile
+    echo "hadolint: no findings"
+    echo "analyse: clean (actionlint: no PyPI package ships a binary; see README)"
+
+# Check the installed dependencies (.venv) against PyPI's vulnerability data with pip-audit
+[group('dev')]
+[no-exit-message]
+audit *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd "{{justfile_directory()}}"
+    if [[ -x .venv/bin/pip-audit ]]; then pip_audit=.venv/bin/pip-audit
+    elif command -v pip-audit >/dev/null 2>&1; then pip_audit=$(command -v pip-audit)
+    else echo "audit: pip-audit is not installed; run: pip install -e '.[dev]'" >&2; exit 2; fi
+    # Audit the project's .venv, every version exactly as installed (opsctl itself, editable and not
+    # on PyPI, is skipped). --strict: a dependency that could not be checked fails the audit, rather
+    # than "No known vulnerabilities found" over nothing.
+    if [[ -x .venv/bin/python ]]; then export PIPAPI_PYTHON_LOCATION="$PWD/.venv/bin/python"; fi
+    out=$(mktemp); trap 'rm -f "$out"' EXIT
+    if "$pip_audit" --strict --skip-editable --progress-spinner off --desc on "$@" >"$out" 2>&1; then
+        cat "$out"; exit 0
+    fi
+    if grep -qE "could not be audited|Name or service not known|Max retries exceeded|ConnectionError|timed out|Failed to establish" "$out"; then
+        echo "audit: pip-audit cannot reach a vulnerability database from this network, so no dependency was checked; run \`just audit\` where pypi.org (or OSV) is reachable" >&2
+        exit 75
+    fi
+    cat "$out"; exit 1

@@ -111,7 +111,7 @@ def test_dependabot_keeps_actions_pip_and_the_checkov_pin_fresh() -> None:
     assert set(by_ecosystem["pip"]["directories"]) == {"/", "/infra/admin-task", "/.github/analysers"}
     for update in config["updates"]:
         assert update["schedule"]["interval"] == "weekly"
-        assert update["cooldown"]["default-days"] >= 3
+        assert update["cooldown"]["default-days"] == 7  # README: Supply chain
     requirements = (REPO / ".github" / "analysers" / "requirements-checkov.txt").read_text()
     pins = [line for line in requirements.splitlines() if line and not line.startswith("#")]
     assert len(pins) == 1 and re.fullmatch(r"checkov==\d+\.\d+\.\d+", pins[0])

@@ -95,7 +95,36 @@ analyse:
     echo "== hadolint: infra/admin-task/Dockerfile"
     "$hadolint" --no-color infra/admin-task/Dockerfile
     echo "hadolint: no findings"
+    echo "== shellcheck: the run: steps of action.yml and infra/github/*.yml"
+    "{{just_executable()}}" --justfile "{{justfile()}}" shellcheck-steps action.yml infra/github/*.yml
     echo "analyse: clean (actionlint: no PyPI package ships a binary; see README)"
+
+# ShellCheck every `run:` step of these workflow / action files (bash, as GitHub runs them)
+[group('dev')]
+shellcheck-steps +files:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bin="{{justfile_directory()}}/.venv/bin"
+    if [[ -x "$bin/python" ]]; then python="$bin/python"; else python=python3; fi
+    if [[ -x "$bin/shellcheck" ]]; then shellcheck="$bin/shellcheck"
+    elif command -v shellcheck >/dev/null 2>&1; then shellcheck=$(command -v shellcheck)
+    else echo "shellcheck-steps: shellcheck is not installed; run: pip install -e '.[dev]'" >&2; exit 2; fi
+    scripts=$(mktemp -d); trap 'rm -rf "$scripts"' EXIT
+    # One file per step, named FILE--INDEX-STEP_NAME.sh, so a finding names its step.
+    "$python" - "$scripts" "$@" <<'PY'
+    import pathlib, re, sys, yaml
+    out = pathlib.Path(sys.argv[1])
+    for name in sys.argv[2:]:
+        doc = yaml.safe_load(pathlib.Path(name).read_text(encoding="utf-8"))
+        steps = doc["runs"]["steps"] if "runs" in doc else [s for j in doc["jobs"].values() for s in j["steps"]]
+        for i, step in enumerate(steps):
+            if "run" in step:
+                label = re.sub(r"[^A-Za-z0-9]+", "_", str(step.get("name", step.get("id", ""))))
+                (out / f"{pathlib.Path(name).name}--{i}-{label}.sh").write_text(step["run"], encoding="utf-8")
+    PY
+    cd "$scripts"
+    if compgen -G "*.sh" >/dev/null; then "$shellcheck" --shell=bash --color=never ./*.sh; fi
+    echo "shellcheck: no findings in $(find . -name '*.sh' | wc -l) run: steps"
 
 # Check the installed dependencies (.venv) against PyPI's vulnerability data with pip-audit
 [group('dev')]

@@ -46,6 +46,12 @@ def load(path: Path) -> dict[Any, Any]:
     return data
 
 
+def steps_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if "steps" in doc:
+        return list(doc["steps"])
+    return [step for job in doc["jobs"].values() for step in job["steps"]]
+
+
 def tool(name: str) -> str:
     found = shutil.which(name, path=str(BIN)) or shutil.which(name)
     if found is None:
@@ -163,6 +169,22 @@ def test_hadolint_is_clean_on_the_admin_image_and_catches_sc2035(tmp_path: Path)
     bad = run(hadolint, "--no-color", str(tmp_path / "Dockerfile"))
     assert bad.returncode == 1
     assert "SC2035" in bad.stdout
+
+
+def test_shellcheck_steps_names_the_step_with_a_finding(tmp_path: Path) -> None:
+    if JUST is None:
+        pytest.skip("just is not installed (pip install rust-just)")
+    tool("shellcheck")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(UNPINNED + "      - name: Greet\n        run: echo $GREETING | tr a-z A-Z\n")
+    result = run(JUST, "shellcheck-steps", str(bad))
+    assert result.returncode == 1
+    assert "In ./bad.yml--1-Greet.sh line 1:" in result.stdout
+    assert "SC2086" in result.stdout
+    clean = run(JUST, "shellcheck-steps", "action.yml", *map(str, WORKFLOWS))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    steps = [s for doc in (load(ACTION)["runs"], *map(load, WORKFLOWS)) for s in steps_of(doc) if "run" in s]
+    assert clean.stdout == f"shellcheck: no findings in {len(steps)} run: steps\n"
 
 
 def checkov() -> str:

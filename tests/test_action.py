@@ -80,9 +80,11 @@ def test_no_expression_is_interpolated_into_a_script(path: Path) -> None:
 def test_workflows_are_guarded_and_use_oidc(path: Path) -> None:
     workflow = load(path)
     assert list(triggers(workflow)) == ["workflow_dispatch"]
-    assert workflow["permissions"] == {"id-token": "write", "contents": "read"}
+    # Issue 16: nothing at workflow level; the OIDC token only for the job that assumes the cloud role.
+    assert workflow["permissions"] == {}
     assert isinstance(workflow["concurrency"], str) and workflow["concurrency"]
     (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"id-token": "write", "contents": "read"}
     assert job["if"] == "github.ref == 'refs/heads/main'"
     (opsctl,) = [s for s in job["steps"] if s.get("uses") == "./"]
     backstop = job["steps"][-1]

@@ -43,6 +43,7 @@ SAMPLE_VARS: dict[str, Any] = {
     "security_group_ids": ["sg-1"],
     "role_name": "app-opsctl",
     "github_repository": "octo-org/octo-repo",
+    "github_environments": ["staging"],
     "cluster_arn": "arn:aws:ecs:eu-west-2:123456789012:cluster/app-staging",
     "task_definition_family": "app-admin",
     "task_execution_role_arn": "arn:aws:iam::123456789012:role/app-admin-execution",
@@ -227,46 +228,94 @@ def test_trust_policy_requires_the_sts_audience_and_a_listed_sub() -> None:
     assert provider["url"] == "https://${local.oidc_host}"
 
 
-def test_staging_example_trusts_both_the_ref_and_the_environment_sub(tmp_path: Path) -> None:
+def refusal(tmp_path: Path, module: Path, tfvars: dict[str, Any]) -> str:
+    """rejected()'s error with Terraform's line wrapping undone."""
+    return " ".join(rejected(tmp_path, module, tfvars).split())
+
+
+def trusted_subjects(tmp_path: Path, **tfvars: Any) -> list[str]:
+    """The `sub` values the AWS role's trust policy accepts for these variables, evaluated by Terraform."""
+    got = evaluate(tmp_path, OIDC_ROLE, ["variables.tf", "locals.tf"], {"subjects": "local.trusted_subjects"}, tfvars)
+    subjects: list[str] = got["subjects"]
+    return subjects
+
+
+def test_protected_environment_is_trusted_only_through_its_environment_claim(tmp_path: Path) -> None:
+    # Seed 000's trap, closed: a role that also trusted ref:refs/heads/main would let a job on main
+    # without `environment:` assume it and skip the reviewers.
+    assert trusted_subjects(tmp_path, github_environments=["staging"]) == [
+        "repo:octo-org/octo-repo:environment:staging",
+    ]
+
+
+def test_unprotected_environment_is_trusted_through_the_ref_claim(tmp_path: Path) -> None:
+    assert trusted_subjects(tmp_path, github_environments=[], github_refs=["refs/heads/main", "refs/tags/v*"]) == [
+        "repo:octo-org/octo-repo:ref:refs/heads/main",
+        "repo:octo-org/octo-repo:ref:refs/tags/v*",
+    ]
+
+
+def test_staging_example_trusts_only_the_staging_environment(tmp_path: Path) -> None:
     call = named(STAGING_ECS, "module")["opsctl_role"]
-    got = evaluate(
-        tmp_path,
-        OIDC_ROLE,
-        ["variables.tf", "locals.tf"],
-        {"subjects": "local.trusted_subjects"},
-        {"github_refs": call["github_refs"], "github_environments": call["github_environments"]},
-    )
-    assert got["subjects"] == [
+    assert "github_refs" not in call and "transition_trust_refs" not in call
+    assert trusted_subjects(tmp_path, github_environments=call["github_environments"]) == [
+        "repo:octo-org/octo-repo:environment:staging",
+    ]
+
+
+def test_aws_role_trusts_nothing_when_nothing_is_configured(tmp_path: Path) -> None:
+    # The module's defaults (no environment, no ref) are refused, not turned into a trust policy.
+    variables = named(OIDC_ROLE, "variable")
+    assert variables["github_environments"]["default"] == variables["github_refs"]["default"] == []
+    err = refusal(tmp_path, OIDC_ROLE, {"github_environments": [], "github_refs": []})
+    assert "The role trusts nothing" in err
+
+
+def test_aws_role_refuses_refs_next_to_environments_outside_the_two_step_change(tmp_path: Path) -> None:
+    both = {"github_environments": ["staging"], "github_refs": ["refs/heads/main"]}
+    (tmp_path / "refused").mkdir()
+    assert "skip the environment's reviewers" in refusal(tmp_path / "refused", OIDC_ROLE, both)
+    # Step 1 of the two-step change: both, until the job declares `environment: staging`.
+    (tmp_path / "step1").mkdir()
+    assert trusted_subjects(tmp_path / "step1", **both, transition_trust_refs=True) == [
         "repo:octo-org/octo-repo:ref:refs/heads/main",
         "repo:octo-org/octo-repo:environment:staging",
     ]
 
 
+@pytest.mark.parametrize(
+    ("tfvars", "message"),
+    [
+        ({"github_environments": [], "github_refs": ["refs/heads/*"]}, "trusts every branch"),
+        ({"github_environments": [], "github_refs": ["*"]}, "trusts every branch"),
+        ({"github_environments": [], "github_refs": ["main"]}, "refs/heads/NAME"),
+        ({"github_environments": ["*"]}, "any environment"),
+        ({"accept_name_based_sub": False}, "needs github_ids"),
+    ],
+    ids=["every-branch", "star", "bare-branch", "any-environment", "no-sub-format"],
+)
+def test_aws_role_refuses_trust_that_matches_more_than_it_names(
+    tmp_path: Path, tfvars: dict[str, Any], message: str
+) -> None:
+    assert message in refusal(tmp_path, OIDC_ROLE, tfvars)
+
+
 def test_id_based_sub_is_trusted_when_ids_are_given(tmp_path: Path) -> None:
     ids = {"owner_id": "123456", "repository_id": "456789"}
     (tmp_path / "both").mkdir()
-    both = evaluate(
-        tmp_path / "both",
-        OIDC_ROLE,
-        ["variables.tf", "locals.tf"],
-        {"subjects": "local.trusted_subjects"},
-        {"github_ids": ids, "github_environments": ["Production:V1"]},
-    )
-    assert both["subjects"] == [
-        "repo:octo-org/octo-repo:ref:refs/heads/main",
+    assert trusted_subjects(tmp_path / "both", github_ids=ids, github_environments=["Production:V1"]) == [
         "repo:octo-org/octo-repo:environment:Production%3AV1",
-        "repo:octo-org@123456/octo-repo@456789:ref:refs/heads/main",
         "repo:octo-org@123456/octo-repo@456789:environment:Production%3AV1",
     ]
     (tmp_path / "ids_only").mkdir()
-    ids_only = evaluate(
+    ids_only = trusted_subjects(
         tmp_path / "ids_only",
-        OIDC_ROLE,
-        ["variables.tf", "locals.tf"],
-        {"subjects": "local.trusted_subjects"},
-        {"github_ids": ids, "accept_name_based_sub": False},
+        github_ids=ids,
+        accept_name_based_sub=False,
+        github_environments=[],
+        github_refs=["refs/heads/main"],
     )
-    assert ids_only["subjects"] == ["repo:octo-org@123456/octo-repo@456789:ref:refs/heads/main"]
+    assert ids_only == ["repo:octo-org@123456/octo-repo@456789:ref:refs/heads/main"]
 
 
 def test_role_requires_exactly_one_oidc_provider_source_and_some_sub() -> None:
@@ -395,7 +444,8 @@ def test_container_logs_to_the_group_with_a_stream_prefix() -> None:
     }
     group = labelled(ECS_TASK, "resource", "aws_cloudwatch_log_group")["admin"]
     assert group["retention_in_days"] == "${var.log_retention_days}"
-    assert named(ECS_TASK, "variable")["log_retention_days"]["default"] > 0
+    # The audit trail of who changed what: a year by default (issue 16; checkov CKV_AWS_338).
+    assert named(ECS_TASK, "variable")["log_retention_days"]["default"] == 365
 
 
 def test_container_credentials_come_from_secrets_not_environment() -> None:
@@ -531,6 +581,75 @@ def test_workload_identity_federation_is_pinned_to_the_repository(tmp_path: Path
         "principal": "attribute.repository_id/456789",
         "role": "app_admin",
     }
+
+
+def wif_condition(tmp_path: Path, **tfvars: Any) -> str:
+    """The Workload Identity provider's attribute_condition for these variables, evaluated by Terraform."""
+    got = evaluate(tmp_path, CLOUD_RUN, ["variables.tf", "locals.tf"], {"condition": "local.wif_condition"}, tfvars)
+    condition: str = got["condition"]
+    return condition
+
+
+PINNED_REPO = "assertion.repository == 'octo-org/octo-repo' && assertion.repository_id == '456789'"
+
+
+def test_protected_cloud_run_environment_is_trusted_only_through_its_environment_claim(tmp_path: Path) -> None:
+    # By default a protected environment's own name is the GitHub environment: only jobs that
+    # declare `environment: prod` (required reviewers) match; a job on main without it does not.
+    wif = {"repository": "octo-org/octo-repo", "repository_id": "456789"}
+    condition = wif_condition(tmp_path, environment="prod", protected=True, github_wif=wif)
+    assert condition == f"{PINNED_REPO} && assertion.environment in ['prod']"
+    assert "assertion.ref" not in condition
+
+
+def test_prod_example_trusts_only_the_prod_environment(tmp_path: Path) -> None:
+    call = named(PROD_CLOUDRUN, "module")["admin_job"]
+    assert call["protected"] is True
+    assert set(call["github_wif"]) == {"repository", "repository_id"}
+    wif = {"repository": "octo-org/octo-repo", "repository_id": "456789"}
+    condition = wif_condition(tmp_path, environment=call["environment"], protected=True, github_wif=wif)
+    assert condition.endswith(" && assertion.environment in ['prod']")
+
+
+def test_unprotected_cloud_run_environment_is_trusted_through_the_ref_claim(tmp_path: Path) -> None:
+    wif = {"repository": "octo-org/octo-repo", "repository_id": "456789", "allowed_refs": ["refs/heads/main"]}
+    condition = wif_condition(tmp_path, protected=False, github_wif=wif)
+    assert condition == f"{PINNED_REPO} && assertion.ref in ['refs/heads/main']"
+
+
+def test_cloud_run_two_step_change_trusts_both_claims_only_when_asked(tmp_path: Path) -> None:
+    wif = {"repository": "octo-org/octo-repo", "repository_id": "456789", "allowed_refs": ["refs/heads/main"]}
+    (tmp_path / "refused").mkdir()
+    err = refusal(tmp_path / "refused", CLOUD_RUN, {"environment": "prod", "protected": True, "github_wif": wif})
+    assert "skip the environment's reviewers" in err
+    (tmp_path / "step1").mkdir()
+    condition = wif_condition(
+        tmp_path / "step1", environment="prod", protected=True, github_wif=wif | {"transition_trust_refs": True}
+    )
+    assert condition == f"{PINNED_REPO} && (assertion.environment in ['prod'] || assertion.ref in ['refs/heads/main'])"
+
+
+@pytest.mark.parametrize(
+    ("tfvars", "message"),
+    [
+        # Nothing configured: no environment claim (unprotected) and no ref. No default trusts every branch.
+        ({"protected": False, "github_wif": {"repository": "octo-org/octo-repo"}}, "github_wif trusts nothing"),
+        (
+            {
+                "protected": True,
+                "github_wif": {"repository": "o/r", "environments": [], "allowed_refs": ["refs/heads/main"]},
+            },
+            "protected = true needs the environment claim",
+        ),
+        ({"github_wif": {"repository": "o/r", "allowed_refs": ["refs/heads/*"]}}, "no wildcards"),
+        ({"github_wif": {"repository": "o/r", "environments": ["prod' || true || '"]}}, "must not contain"),
+    ],
+    ids=["nothing-configured", "protected-by-ref", "wildcard-ref", "quote-in-environment"],
+)
+def test_cloud_run_wif_refuses_trust_that_matches_more_than_it_names(
+    tmp_path: Path, tfvars: dict[str, Any], message: str
+) -> None:
+    assert message in refusal(tmp_path, CLOUD_RUN, tfvars)
 
 
 def test_workload_identity_federation_is_optional(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 # Production on Cloud Run: the admin job, opsctl's exact permissions on it, and keyless access for
-# GitHub Actions on main.
+# GitHub Actions jobs in the `prod` environment.
 
 module "admin_job" {
   source = "../../modules/cloud-run-admin-job"
@@ -29,9 +29,9 @@ module "admin_job" {
 
   operator_members      = ["group:${var.operator_group}"]
   ci_service_account_id = "opsctl-ci-prod"
+  # protected = true: only jobs that declare `environment: prod` (required reviewers) are trusted.
   github_wif = {
     repository    = var.github_repository
     repository_id = var.github_repository_id
-    allowed_refs  = ["refs/heads/main"]
   }
 }

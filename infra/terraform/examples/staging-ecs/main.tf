@@ -38,8 +38,9 @@ module "opsctl_role" {
   create_oidc_provider = var.create_oidc_provider
   oidc_provider_arn    = var.oidc_provider_arn
 
-  # Both: main-branch jobs without an environment, and jobs gated by the `staging` environment.
-  github_refs         = ["refs/heads/main"]
+  # Only jobs that declare `environment: staging` (required reviewers, deployment branch main): a
+  # job without it cannot assume the role. Migrating a workflow that has no `environment:` yet? See
+  # the two-step change in ../../README.md (github_refs + transition_trust_refs, then drop them).
   github_environments = ["staging"]
 
   cluster_arn             = data.aws_ecs_cluster.staging.arn

@@ -149,15 +149,71 @@ variable "ci_service_account_id" {
 }
 
 variable "github_wif" {
-  description = "Let GitHub Actions in `repository` impersonate the CI service account through Workload Identity Federation. repository_id (`gh api repos/OWNER/REPO --jq .id`) pins the repository against rename-and-recreate; allowed_refs optionally limits the git refs."
+  description = <<-EOT
+    Let GitHub Actions in `repository` impersonate the CI service account through Workload Identity
+    Federation. repository_id (`gh api repos/OWNER/REPO --jq .id`) pins the repository against
+    rename-and-recreate. Which jobs are trusted:
+    - environments: jobs that declare `environment: NAME` (the token's `environment` claim). Default:
+      [var.environment] when protected = true, else []. For a protected environment this is the only
+      claim trusted, so no job can skip its required reviewers.
+    - allowed_refs: jobs on these refs (the `ref` claim), for environments without a reviewer gate.
+      Default []: no ref is trusted.
+    Nothing trusted is refused. Both together only with transition_trust_refs = true (step 1 of
+    the two-step change in the README).
+  EOT
   type = object({
-    repository    = string
-    repository_id = optional(string)
-    allowed_refs  = optional(list(string), [])
-    pool_id       = optional(string, "github")
-    provider_id   = optional(string, "github-actions")
+    repository            = string
+    repository_id         = optional(string)
+    environments          = optional(list(string))
+    allowed_refs          = optional(list(string), [])
+    transition_trust_refs = optional(bool, false)
+    pool_id               = optional(string, "github")
+    provider_id           = optional(string, "github-actions")
   })
   default = null
+
+  validation {
+    condition     = var.github_wif == null ? true : can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", var.github_wif.repository))
+    error_message = "github_wif.repository must look like OWNER/REPO."
+  }
+
+  validation {
+    condition = var.github_wif == null ? true : alltrue([
+      for ref in var.github_wif.allowed_refs : can(regex("^refs/(heads|tags)/[^*?\\'\"][^*?\\'\"]*$", ref))
+    ])
+    error_message = "github_wif.allowed_refs: each ref must be an exact refs/heads/NAME or refs/tags/NAME (no wildcards: the condition compares claims exactly)."
+  }
+
+  validation {
+    condition = var.github_wif == null ? true : alltrue([
+      for env in coalesce(var.github_wif.environments, []) : can(regex("^[^\\'\"]+$", env))
+    ])
+    error_message = "github_wif.environments: an environment name must not contain \\ ' or \"."
+  }
+
+  # Nothing configured means nothing is trusted: refuse, rather than fall back to "every branch".
+  validation {
+    condition = var.github_wif == null ? true : length(var.github_wif.allowed_refs) + length(
+      var.github_wif.environments != null ? var.github_wif.environments : (var.protected ? [var.environment] : [])
+    ) > 0
+    error_message = "github_wif trusts nothing: give environments (protected environments) or allowed_refs (others)."
+  }
+
+  # A protected environment is trusted through its GitHub environment (required reviewers) only.
+  validation {
+    condition     = var.github_wif == null ? true : !var.protected || length(coalesce(var.github_wif.environments, [var.environment])) > 0
+    error_message = "github_wif: protected = true needs the environment claim (environments, default [var.environment]): a ref alone would let a job skip the reviewers."
+  }
+
+  # Refs alongside environments would let a job on the ref without `environment:` skip the reviewers.
+  validation {
+    condition = var.github_wif == null ? true : (
+      length(var.github_wif.allowed_refs) == 0 || var.github_wif.transition_trust_refs || length(
+        var.github_wif.environments != null ? var.github_wif.environments : (var.protected ? [var.environment] : [])
+      ) == 0
+    )
+    error_message = "github_wif: environments and allowed_refs together would let a job on the ref skip the environment's reviewers: drop allowed_refs, or set transition_trust_refs = true for step 1 of the two-step change."
+  }
 }
 
 variable "allow_build" {

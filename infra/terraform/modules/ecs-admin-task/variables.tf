@@ -111,9 +111,14 @@ variable "log_stream_prefix" {
 }
 
 variable "log_retention_days" {
-  description = "CloudWatch retention for admin task logs (they record who changed what)."
+  description = "CloudWatch retention for admin task logs. They are the audit trail of who changed what, so the default keeps them a year (checkov CKV_AWS_338); 0 keeps them forever."
   type        = number
-  default     = 90
+  default     = 365
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653) or 0 (never expire)."
+  }
 }
 
 variable "log_kms_key_arn" {

@@ -13,16 +13,48 @@ variable "github_repository" {
   }
 }
 
-variable "github_refs" {
-  description = "Git refs whose jobs (without `environment:`) may assume the role; StringLike patterns are allowed (\"refs/tags/v*\")."
-  type        = list(string)
-  default     = ["refs/heads/main"]
-}
-
 variable "github_environments" {
-  description = "GitHub environments whose jobs may assume the role. A job that declares `environment:` presents ...:environment:NAME instead of ...:ref:..., so list them here BEFORE adding `environment:` to a workflow."
+  description = "Protected GitHub environments (required reviewers) whose jobs may assume the role. A job that declares `environment: NAME` presents sub ...:environment:NAME, and that is the only claim trusted for them: a job without `environment:` cannot skip the reviewers. Add the environment here and apply BEFORE adding `environment:` to a workflow (README: the two-step change)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for env in var.github_environments : can(regex("^[^*?\\\\'\"]+$", env))])
+    error_message = "github_environments: an environment name must not contain * ? \\ ' or \" (StringLike would turn a wildcard into \"any environment\")."
+  }
+
+  # Refs alongside environments would let a job on that ref without `environment:` assume the role
+  # and skip the reviewers. Only during the two-step change (transition_trust_refs) are both trusted.
+  validation {
+    condition     = length(var.github_environments) == 0 || length(var.github_refs) == 0 || var.transition_trust_refs
+    error_message = "github_environments and github_refs together would let a job on the ref skip the environment's reviewers: trust only the environments (github_refs = []), or set transition_trust_refs = true for step 1 of the two-step change."
+  }
+
+  # Nothing configured means nothing is trusted: refuse to create a role no workflow can use, and
+  # never fall back to a default that trusts a branch.
+  validation {
+    condition     = length(var.github_environments) + length(var.github_refs) > 0
+    error_message = "The role trusts nothing: list protected environments in github_environments, or (unprotected environments only) refs in github_refs."
+  }
+}
+
+variable "github_refs" {
+  description = "For environments without a reviewer gate only: git refs whose jobs (without `environment:`) may assume the role, e.g. [\"refs/heads/main\"]. StringLike patterns are allowed (\"refs/tags/v*\") but not one that matches every branch. Default []: no ref is trusted."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for ref in var.github_refs : can(regex("^refs/(heads|tags)/[^*?\\\\'\"][^?\\\\'\"]*$", ref))
+    ])
+    error_message = "github_refs: each ref must be refs/heads/NAME or refs/tags/NAME; a * may follow a literal prefix (\"refs/tags/v*\"), but \"refs/heads/*\", which trusts every branch, is refused."
+  }
+}
+
+variable "transition_trust_refs" {
+  description = "Step 1 of the two-step change only: trust github_refs as well as github_environments, so a job keeps working while `environment:` is being added to it. Set back to false (and github_refs = []) once the job declares the environment."
+  type        = bool
+  default     = false
 }
 
 variable "github_ids" {
@@ -38,6 +70,11 @@ variable "accept_name_based_sub" {
   description = "Accept the name-only `sub` (repo:OWNER/REPO:...). Set false once the repository presents the immutable form, so a recycled OWNER/REPO name cannot match."
   type        = bool
   default     = true
+
+  validation {
+    condition     = var.accept_name_based_sub || var.github_ids != null
+    error_message = "accept_name_based_sub = false needs github_ids, or the role trusts no sub at all."
+  }
 }
 
 variable "create_oidc_provider" {

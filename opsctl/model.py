@@ -42,6 +42,10 @@ class Timing:
     drain_quiet_reads: int = 1  # … and stop after this many such empty reads in a row
     drain_max_s: float = 15.0  # never drain for longer than this
     stop_wait_s: float = 60.0  # after asking a run to stop, wait this long for it to stop
+    # after STOPPED, read this often while waiting for the provider to say the last line is in (None: settle)
+    drain_read_s: float | None = None
+    buffered_read_s: float = 0.25  # how often to read while lines come from a live stream's buffer (no call)
+    find_window_s: float = 0.0  # after an ambiguous launch, look for the run this long before launching again
 
     def scaled(self, factor: float) -> Timing:
         """Every interval multiplied by `factor` (OPSCTL_TIMING_SCALE, for emulators and tests)."""
@@ -55,6 +59,9 @@ class Timing:
             drain_settle_s=self.drain_settle_s * factor,
             drain_max_s=self.drain_max_s * factor,
             stop_wait_s=self.stop_wait_s * factor,
+            drain_read_s=None if self.drain_read_s is None else self.drain_read_s * factor,
+            buffered_read_s=self.buffered_read_s * factor,
+            find_window_s=self.find_window_s * factor,
         )
 
 
@@ -106,7 +113,7 @@ class LogLine:
 
     message: str
     timestamp: datetime | None = None
-    stream: str = "stdout"
+    stream: str = "stdout"  # stdout | stderr | platform (the cloud's own line about the task: a notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,8 @@ class LogPage:
     lines: tuple[LogLine, ...]
     cursor: str | None
     more: bool = False  # the provider knows more lines are ready right now (a full page)
+    final: bool = False  # the run has ended and its last line has been read: nothing more will come
+    buffered: bool = False  # served from a live stream's buffer: reading again costs no API call
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,7 @@ class _State:
         self.lock = threading.Lock()
         self.refusals: dict[str, list[dict[str, str]]] = {}  # cluster → failures for the next RunTasks
         self.tokens: dict[tuple[str, str], tuple[str, list[str], list[dict[str, str]]]] = {}
-        # Until opsctl's ListTasks calls follow the rule (issue 14, phase 2), it is enforced only when asked.
-        self.started_by_alone = False
+        self.started_by_alone = True  # ListTasks refuses startedBy with another filter, as ECS does
 
     def reset(self) -> None:
         with self.lock:

@@ -25,17 +25,6 @@ def world(moto_server: MotoServer) -> Iterator[EcsWorld]:
         release_tasks()
 
 
-@pytest.fixture
-def strict_list_tasks() -> Iterator[None]:
-    from tests.fakes.ecs_model import STATE
-
-    STATE.started_by_alone = True
-    try:
-        yield
-    finally:
-        STATE.started_by_alone = False
-
-
 def ecs(world: EcsWorld) -> Any:
     from tests.fakes.moto_ecs import client
 
@@ -80,7 +69,7 @@ def test_the_same_token_with_other_parameters_is_a_conflict(world: EcsWorld) -> 
     assert caught.value.response["Error"]["Code"] == "ConflictException"
 
 
-def test_list_tasks_takes_started_by_alone_and_pages_by_100(world: EcsWorld, strict_list_tasks: None) -> None:
+def test_list_tasks_takes_started_by_alone_and_pages_by_100(world: EcsWorld) -> None:
     from tests.fakes.moto_ecs import script_stop
 
     arns = [t["taskArn"] for i in range(12) for t in run_task(world, f"t{i}", count=10)["tasks"]]

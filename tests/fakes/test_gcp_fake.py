@@ -34,7 +34,6 @@ class Clients:
 def fake() -> Iterator[FakeGcp]:
     server = FakeGcp(ManualClock())
     server.world.add_job(JOB)
-    server.world.system_log = True
     yield server
     server.stop()
 

@@ -145,6 +145,9 @@ class GcpStack:
 
         self.fake: FakeGcp = FakeGcp()
         self.job = self.fake.world.add_job(JOB, max_retries=0)
+        # Cloud Logging lists entries a moment after they are written, and the executions listing lags RunJob.
+        self.fake.world.ingestion_delay_s = 0.15
+        self.fake.world.list_lag_s = 0.3
         self.proxy = GrpcFaultProxy(self.fake.address, seed=seed, rate=call_faults)
         self.dropper = ConnectionDropper(self.proxy.port, seed=seed + 1, rate=drops)
         self.address = self.dropper.address

@@ -295,11 +295,6 @@ def _kinds(counts: Counter[str]) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: after an ambiguous RunJob failure the runner looks for the execution once, at once, and "
-    "launches again when it is not listed yet; a first RunJob that takes effect later makes a second execution",
-)
 def test_cloudrun_launch_whose_effect_lands_late_starts_one_execution(
     gcp_stack: Callable[..., GcpStack], seed: int
 ) -> None:

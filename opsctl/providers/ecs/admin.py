@@ -93,15 +93,9 @@ def _logs_check(clients: EcsClients, target: Target) -> Check:
 
 def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -> list[RunInfo]:
     """opsctl tasks of this env that ECS still lists (stopped ones for about an hour), newest first."""
-    cluster = clients.env.cluster
-    arns = [*clients.list_task_arns("RUNNING"), *clients.list_task_arns("STOPPED")]
-    if not arns:
-        return []
-    resp = clients.call(
-        "ecs", "DescribeTasks", lambda: clients.ecs.describe_tasks(cluster=cluster, tasks=arns[:100], include=["TAGS"])
-    )
+    arns = [*clients.task_arns(desired="RUNNING"), *clients.task_arns(desired="STOPPED")]
     prefix = started_by(env, "")
-    ours = [t for t in resp.get("tasks", []) if (t.get("startedBy") or "").startswith(prefix)]
+    ours = [t for t in clients.describe(arns) if (t.get("startedBy") or "").startswith(prefix)]
     ours.sort(key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""), reverse=True)
     return [info_of(t, resolver.run_ref(t["taskArn"])) for t in ours[:limit]]
 

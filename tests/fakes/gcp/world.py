@@ -41,8 +41,7 @@ class World:
         # name does not lag.
         self.list_lag_s = 0.0
         # Cloud Run writes `Container called exit(N).` to varlog/system after each attempt (§11).
-        # TODO(i14 phase 2): on by default once opsctl stops relaying platform lines as task output.
-        self.system_log = False
+        self.system_log = True
         self._ids = itertools.count(1)
         self._base_ns = (time.time_ns() // NS) * NS
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from opsctl.cancel import CancelToken
-from opsctl.errors import OpsctlError, TemporaryFailure
+from opsctl.errors import NotStarted, OpsctlError, TemporaryFailure
 from opsctl.model import RunRef, RunSpec, Timing
 from opsctl.providers import Provider
 from opsctl.retry import Retrying
@@ -47,6 +47,10 @@ class Launch:
                     return found
             try:
                 return self.provider.launch(self.spec)
+            except NotStarted:
+                # Nothing started (no capacity): the next attempt is a new launch, with a new token.
+                self.spec = replace(self.spec, launch_round=self.spec.launch_round + 1)
+                raise
             except TemporaryFailure:
                 self.ambiguous = True
                 raise
@@ -66,6 +70,11 @@ class Launch:
             # An earlier attempt may still take effect after this one did: check again once the window passed.
             self.recheck_at = self.clock() + self.timing.find_window_s
         return ref
+
+    def again(self) -> RunRef:
+        """Launch anew after the run started nothing (it never ran: no capacity)."""
+        self.spec = replace(self.spec, launch_round=self.spec.launch_round + 1)
+        return self.once()
 
     def _look_for_run(self) -> RunRef | None:
         """find_run until it answers or the find window has passed (bounded, cancellable)."""

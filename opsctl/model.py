@@ -78,6 +78,9 @@ class RunSpec:
     timeout_s: float | None = None
     actor: str = "unknown"
     origin: str = "unknown"
+    # Launches of this run that certainly started nothing (no capacity): each needs a fresh idempotency token,
+    # or the cloud would answer the next one with the same failure.
+    launch_round: int = 0
 
     def env_dict(self) -> dict[str, str]:
         """The env vars as a dict (later keys win)."""
@@ -105,6 +108,7 @@ class Status:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     output_ended_at: datetime | None = None  # when the task's process exited: no line is written after it
+    relaunch: bool = False  # it never started, for a reason that may pass (no capacity): nothing ran
 
 
 @dataclass(frozen=True, slots=True)

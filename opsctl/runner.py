@@ -22,6 +22,7 @@ from opsctl.settings import RetryPolicy as RetryPolicy  # re-exported: the runne
 from opsctl.settings import timing_scale
 
 LAST_LINES = 50
+RELAUNCHES = 3  # a run that never started for lack of capacity is launched again at most this many times
 
 
 class Observer(Protocol):
@@ -94,6 +95,8 @@ class Runner:
         self._call = Retrying(self.retry, self.observer.notice, self._sleep, self._redact)
         self._page = LogPage((), None)  # the last page read
         self._platform = False  # a platform line (a container's exit, …) arrived since the last poll
+        self._relaunches = 0
+        self._launched = False  # this runner launched the run (`run`), so it may launch it again
         self._launch = Launch(
             self.provider, self.spec, self.observer, self._call, self._timing, self.clock, self._sleep, self.cancel
         )
@@ -111,6 +114,7 @@ class Runner:
         # flaky read-only call is not paid for with one of the launch's attempts.
         self._call("resolve the target", lambda: self.provider.plan(self.spec))
         ref = self._launch.once()
+        self._launched = True
         self.observer.launched(ref)
         for message in self.provider.warnings():
             self.observer.notice(message)
@@ -125,6 +129,9 @@ class Runner:
         started = started or self.now()
         try:
             status, stop_outcome = self._loop(ref)
+            while status is not None and status.relaunch and stop_outcome is None and self._may_relaunch():
+                ref = self._relaunch(ref, status)
+                status, stop_outcome = self._loop(ref)
         except OpsctlError:
             self.observer.notice(f"run {ref.id} may still be running: opsctl wait {self.spec.env} {ref.id}")
             raise
@@ -151,6 +158,23 @@ class Runner:
         else:
             outcome = Outcome.SUCCEEDED if status.exit_code == 0 else Outcome.FAILED
         return self._result_of(ref, started, outcome, status)
+
+    def _may_relaunch(self) -> bool:
+        return self._launched and self._relaunches < RELAUNCHES and not self.cancel.requested
+
+    def _relaunch(self, ref: RunRef, status: Status) -> RunRef:
+        """Launch again (a new token) after the run never started for lack of capacity: nothing ran."""
+        self._relaunches += 1
+        wait = self._call.backoff(self._relaunches)
+        self.observer.notice(
+            f"run {ref.id} never started ({status.reason}); nothing ran — launching again in {wait:.1f}s "
+            f"({self._relaunches} of {RELAUNCHES})"
+        )
+        self._sleep(wait)
+        new = self._launch.again()
+        self._cursor, self._page = None, LogPage((), None)
+        self.observer.launched(new)
+        return new
 
     def follow(self, ref: RunRef, *, follow: bool, since: datetime | None = None) -> Status | None:
         """Relay a run's logs from the start (or `since`); with `follow`, until it stops. Never stops it."""

@@ -148,7 +148,7 @@ class EcsProvider:
                 "for about an hour only"
             )
         target = self.resolver.cached
-        status = status_of(tasks[0], target.container if target else None)
+        status = status_of(tasks[0], target.container if target else None, self.env.name)
         if status.state is State.STOPPED and target is not None and target.logs is None:
             status = replace(status, details=(*status.details, ("Logs", "not streamed (no awslogs log configuration)")))
         return status

@@ -3,15 +3,17 @@ bounded in attempts and time (OPSCTL_RETRY_*), with a notice before each wait.""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, TypeVar
 
 from opsctl.errors import TemporaryFailure
 from opsctl.settings import RetryPolicy
+
+if TYPE_CHECKING:
+    import tenacity
 
 T = TypeVar("T")
 
@@ -26,6 +28,8 @@ class Retrying:
     redact: Callable[[str], str] = lambda text: text
 
     def __call__(self, what: str, fn: Callable[[], T]) -> T:
+        import tenacity  # here, not at start-up: `opsctl --help` and `--dry-run` stay quick
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0
@@ -47,3 +51,13 @@ class Retrying:
     def backoff(self, attempt: int) -> float:
         """The wait before retry number `attempt` (1-based) of something the policy does not drive itself."""
         return float(min(self.policy.max_wait_s, self.policy.base_s * 2 ** (attempt - 1)))
+
+
+def on_stderr() -> Retrying:
+    """The policy for a command's own cloud calls (guards, doctor, history, wait, stop, build): notices on stderr."""
+
+    def notice(message: str) -> None:
+        sys.stderr.write(f"opsctl: {message}\n")
+        sys.stderr.flush()
+
+    return Retrying(RetryPolicy.from_env(), notice=notice)

@@ -7,13 +7,15 @@ import sys
 from opsctl.commands.target import open_target
 from opsctl.console import use_color
 from opsctl.model import Check
+from opsctl.retry import on_stderr
 
 
 def doctor_command(config_path: str | None, env_name: str, no_color: bool) -> int:
     """Check the config, then ask the provider for its checks; print each with its fix."""
     with open_target(config_path, env_name) as (cfg, env, provider):
         checks = [Check(f"config {cfg.path}", True, f"environment {env.name!r}, provider {env.provider}")]
-        checks += provider.checks([cfg.task(env, name) for name in cfg.tasks])
+        tasks = [cfg.task(env, name) for name in cfg.tasks]
+        checks += on_stderr()("doctor", lambda: provider.checks(tasks))
         color = use_color(sys.stdout, no_color)
         for check in checks:
             _print(check, color)

@@ -29,6 +29,8 @@ def _check(name: str, action: Callable[[], str]) -> Check:
     """Run one check; an OpsctlError becomes a failed Check whose fix is the message's next step."""
     try:
         return Check(name, True, action())
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         detail, _, fix = str(e).partition(" — ")
         return Check(name, False, detail, fix)

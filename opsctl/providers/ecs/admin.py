@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from opsctl.config import TaskConfig
-from opsctl.errors import OpsctlError, UsageError
+from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
 from opsctl.model import Check, RunInfo
 from opsctl.permissions import ECS_ACTIONS_FOR
 from opsctl.providers.ecs.clients import EcsClients
@@ -33,6 +33,8 @@ def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> 
     cluster = f"ECS cluster {env.cluster} ({clients.region})"
     try:
         resp = clients.call("ecs", "DescribeClusters", lambda: clients.ecs.describe_clusters(clusters=[env.cluster]))
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:  # credentials or permissions: nothing else can be checked
         return [Check(cluster, False, str(e))]
     active = [c for c in resp.get("clusters", []) if c.get("status") == "ACTIVE"]
@@ -42,6 +44,8 @@ def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> 
     results = [Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
     try:
         target = resolver.target()
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         detail, _, fix = str(e).partition(" — ")
         if not fix and env.container and "container" in detail:
@@ -83,6 +87,8 @@ def _logs_check(clients: EcsClients, target: Target) -> Check:
         resp = clients.call(
             "logs", "DescribeLogGroups", lambda: client.describe_log_groups(logGroupNamePrefix=logs.group, limit=50)
         )
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         return Check(f"CloudWatch log group {logs.group}", False, str(e))
     if not any(g.get("logGroupName") == logs.group for g in resp.get("logGroups", [])):

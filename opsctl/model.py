@@ -153,6 +153,7 @@ class Check:
     ok: bool
     detail: str = ""
     fix: str = ""
+    warn: bool = False  # passed, with a risk worth fixing (`fix` says how)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,14 +20,17 @@ def doctor_command(config_path: str | None, env_name: str, no_color: bool) -> in
         for check in checks:
             _print(check, color)
         failed = sum(not c.ok for c in checks)
-        sys.stderr.write(f"opsctl: {len(checks) - failed} passed, {failed} failed\n")
+        warned = sum(c.ok and c.warn for c in checks)
+        warnings = f" ({warned} with a warning)" if warned else ""
+        sys.stderr.write(f"opsctl: {len(checks) - failed} passed{warnings}, {failed} failed\n")
         return 0 if failed == 0 else 1
 
 
 def _print(check: Check, color: bool) -> None:
-    mark = ("[green]✓[/]" if check.ok else "[red]✗[/]") if color else ("✓" if check.ok else "✗")
+    plain = "✗" if not check.ok else "!" if check.warn else "✓"
+    mark = {"✓": "[green]✓[/]", "!": "[yellow]![/]", "✗": "[red]✗[/]"}[plain] if color else plain
     line = f"{mark} {check.name}" + (f" — {check.detail}" if check.detail else "")
-    if not check.ok and check.fix:
+    if (not check.ok or check.warn) and check.fix:
         line += f"\n    fix: {check.fix}"
     if color:
         from rich.console import Console

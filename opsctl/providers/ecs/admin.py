@@ -94,7 +94,20 @@ def _logs_check(clients: EcsClients, target: Target) -> Check:
     if not any(g.get("logGroupName") == logs.group for g in resp.get("logGroups", [])):
         fix = f"create it (aws logs create-log-group --log-group-name {logs.group}) or fix awslogs-group"
         return Check(f"CloudWatch log group {logs.group}", False, f"does not exist in {logs.region}", fix)
-    return Check(f"CloudWatch log group {logs.group}", True, f"streams {logs.prefix}/{logs.container}/TASK-ID")
+    detail = f"streams {logs.prefix}/{logs.container}/TASK-ID"
+    if logs.mode == "blocking":
+        return Check(f"CloudWatch log group {logs.group}", True, detail)
+    # Since 25 June 2025 ECS defaults awslogs to non-blocking: lines are dropped when the buffer fills, and
+    # lines over 16 KB are split (ECS developer guide, awslogs; cloud-apis.md §11).
+    mode = f"mode {logs.mode!r}" if logs.mode else "no mode set (non-blocking, ECS's default since June 2025)"
+    return Check(
+        f"CloudWatch log group {logs.group}",
+        True,
+        f"{detail}; awslogs {mode}: under pressure the driver drops lines, and splits lines over 16 KB",
+        'set "mode": "blocking" in the container\'s logConfiguration options (the ECS module in infra/terraform '
+        "does) and register a new task definition revision",
+        warn=True,
+    )
 
 
 def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -> list[RunInfo]:

@@ -42,8 +42,6 @@ class Timing:
     drain_quiet_reads: int = 1  # … and stop after this many such empty reads in a row
     drain_max_s: float = 15.0  # never drain for longer than this
     stop_wait_s: float = 60.0  # after asking a run to stop, wait this long for it to stop
-    # after STOPPED, read this often while waiting for the provider to say the last line is in (None: settle)
-    drain_read_s: float | None = None
     buffered_read_s: float = 0.25  # how often to read while lines come from a live stream's buffer (no call)
     find_window_s: float = 0.0  # after an ambiguous launch, look for the run this long before launching again
 
@@ -59,7 +57,6 @@ class Timing:
             drain_settle_s=self.drain_settle_s * factor,
             drain_max_s=self.drain_max_s * factor,
             stop_wait_s=self.stop_wait_s * factor,
-            drain_read_s=None if self.drain_read_s is None else self.drain_read_s * factor,
             buffered_read_s=self.buffered_read_s * factor,
             find_window_s=self.find_window_s * factor,
         )

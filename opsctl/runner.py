@@ -331,7 +331,8 @@ class Runner:
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
         """After the run stopped, read until the provider says the last line is in (Cloud Run: every task's
-        exit or result line was read), else until no new line has arrived for a quiet window (bounded).
+        exit entry was read), else until no new line has arrived for a quiet window (bounded). Reads from a
+        live stream's buffer cost nothing and come every buffered_read_s; others are spaced by the settle time.
 
         The window (settle × (quiet reads - 1)) gives lines still being ingested time to land. It starts
         when the task's output ended if the provider knows (ECS: the container's exit), else now; once it
@@ -363,9 +364,7 @@ class Runner:
             if settled or self.clock() - last_news >= window:
                 return
             # Every read may cost quota (Cloud Logging: 60/min per project), so empty reads are spaced.
-            spacing = timing.drain_read_s if timing.drain_read_s is not None else timing.drain_settle_s
-            if self._page.buffered:
-                spacing = min(spacing, timing.buffered_read_s)
+            spacing = timing.buffered_read_s if self._page.buffered else timing.drain_settle_s
             self._sleep(max(0.0, min(spacing, last_news + window - self.clock(), deadline - self.clock())))
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:

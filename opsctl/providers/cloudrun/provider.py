@@ -41,9 +41,9 @@ class CloudRunProvider:
     kind = "cloudrun"
     # Log reads 6 s apart keep list calls at <= 12 in any minute of a run, the drain's first read included (the
     # project's quota is 60 a minute, shared by every operator); while the tail streams, reads cost nothing.
-    # Execution gets use the far larger Run API quota. After completion, reads go on (every 0.5 s) until every
-    # task's exit entry or result line is in; without one (a cancelled or killed task writes no exit entry),
-    # until two reads 6 s apart bring nothing new (Cloud Logging ingests with a delay of a few seconds).
+    # Execution gets use the far larger Run API quota. After completion, reads go on until every task's exit
+    # entry is in (from the tail's buffer: every 0.25 s, for free); without one (a cancelled or killed task
+    # writes none), until two reads 6 s apart bring nothing new (Cloud Logging ingests with a delay).
     # RunJob is not idempotent and the executions listing lags the run call: after an ambiguous RunJob, look
     # for the run id for 30 s before running the job again.
     timing = Timing(
@@ -56,7 +56,6 @@ class CloudRunProvider:
         drain_quiet_reads=2,
         drain_max_s=60.0,
         stop_wait_s=60.0,
-        drain_read_s=0.5,
         find_window_s=30.0,
     )
 

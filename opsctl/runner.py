@@ -101,8 +101,6 @@ class Runner:
             self.provider, self.spec, self.observer, self._call, self._timing, self.clock, self._sleep, self.cancel
         )
 
-    # -- calls -------------------------------------------------------------------------------------
-
     # -- the run -----------------------------------------------------------------------------------
 
     def run(self, detach: bool = False) -> RunResult:

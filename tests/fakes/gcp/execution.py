@@ -15,7 +15,6 @@ Sources for what is modelled here (shared/notes/cloud-apis.md §7, §10, §11):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,16 +22,14 @@ from typing import Any
 from google.cloud import run_v2
 from google.cloud.logging_v2.types import LogEntry
 
+from tests.fakes.gcp.payload import json_object, structured
+
 NS = 1_000_000_000
 ExecutionPb = run_v2.Execution.pb()
 TaskPb = run_v2.Task.pb()
 Condition = run_v2.Condition
 SYSTEM = "varlog/system"  # the stream of Cloud Run's own lines about a task
 # Structured-logging keys that become LogEntry fields instead of jsonPayload keys (structured-logging docs).
-# google/logging/type/log_severity.proto
-SEVERITY = {"DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400, "ERROR": 500, "CRITICAL": 600}
-SEVERITY |= {"ALERT": 700, "EMERGENCY": 800}
-_SPECIAL = {"logging.googleapis.com/trace": "trace", "logging.googleapis.com/spanId": "span_id"}
 
 
 @dataclass(frozen=True)
@@ -275,7 +272,7 @@ class Execution:
         entry.resource.type = "cloud_run_job"
         entry.resource.labels.update({"job_name": job_id, "location": location, "project_id": project})
         entry.timestamp.seconds, entry.timestamp.nanos = divmod(self.line_ns(i), NS)
-        parsed = _json_object(emit.text) if emit.stream != SYSTEM else None
+        parsed = json_object(emit.text) if emit.stream != SYSTEM else None
         if parsed is not None:
             structured(entry, parsed)
         else:
@@ -379,36 +376,5 @@ class Execution:
         return task
 
 
-def structured(entry: Any, payload: dict[str, Any]) -> None:
-    """Fill a LogEntry from a JSON line the way Cloud Logging's structured logging does."""
-    rest = dict(payload)
-    severity = rest.get("severity")
-    if isinstance(severity, str) and severity.upper() in SEVERITY:
-        entry.severity = SEVERITY[severity.upper()]
-        del rest["severity"]
-    labels = rest.pop("logging.googleapis.com/labels", None)
-    if isinstance(labels, dict):
-        entry.labels.update({str(k): str(v) for k, v in labels.items()})
-    for key, attribute in _SPECIAL.items():
-        if isinstance(rest.get(key), str):
-            setattr(entry, attribute, rest.pop(key))
-    rest = {k: v for k, v in rest.items() if not k.startswith("logging.googleapis.com/")}
-    # A Struct is a protobuf map: the order the task wrote its keys in is not kept, and every number is stored
-    # as a double, as the Struct's Value does (3 → 3.0; above 2**53 precision is lost).
-    entry.json_payload.update(rest)
-
-
 def _stamp(ts: Any, ns: int) -> None:
     ts.seconds, ts.nanos = divmod(ns, NS)
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    """A single-line JSON object (a pretty-printed one spans lines: each of those stays text)."""
-    text = text.strip()
-    if not (text.startswith("{") and text.endswith("}")) or "\n" in text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

@@ -29,7 +29,6 @@ ExecutionPb = run_v2.Execution.pb()
 TaskPb = run_v2.Task.pb()
 Condition = run_v2.Condition
 SYSTEM = "varlog/system"  # the stream of Cloud Run's own lines about a task
-# Structured-logging keys that become LogEntry fields instead of jsonPayload keys (structured-logging docs).
 
 
 @dataclass(frozen=True)

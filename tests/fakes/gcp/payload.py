@@ -12,6 +12,7 @@ from typing import Any
 # google/logging/type/log_severity.proto
 SEVERITY = {"DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400, "ERROR": 500, "CRITICAL": 600}
 SEVERITY |= {"ALERT": 700, "EMERGENCY": 800}
+# Structured-logging keys that become LogEntry fields instead of jsonPayload keys.
 _SPECIAL = {"logging.googleapis.com/trace": "trace", "logging.googleapis.com/spanId": "span_id"}
 
 

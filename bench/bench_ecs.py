@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lines", type=int, default=100_000, help="log lines to relay")
     parser.add_argument("--quick", action="store_true", help="4 runs, 35 s steady, 20,000 lines")
     parser.add_argument("--relay-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--latency-only", action="store_true", help="parts 1 and 2 only (no log relay)")
     args = parser.parse_args(argv)
     if args.relay_child:
         sys.exit(relay_child())
@@ -264,9 +265,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         world = build_world(moto.url)
         report: dict[str, Any] = {"latency_and_budget": latency_and_budget(moto, world, proxy, args.runs, args.steady)}
-        small = relay(moto, world, min(10_000, args.lines))
-        big = relay(moto, world, args.lines)
-        report["log_relay"] = {**big, f"child_peak_rss_mb_{small['lines']}_lines": small["child_peak_rss_mb"]}
+        if not args.latency_only:
+            small = relay(moto, world, min(10_000, args.lines))
+            big = relay(moto, world, args.lines)
+            report["log_relay"] = {**big, f"child_peak_rss_mb_{small['lines']}_lines": small["child_peak_rss_mb"]}
     finally:
         release_tasks()
         proxy.stop()

@@ -57,6 +57,10 @@ class TemporaryFailure(OpsctlError):
     exit_code = EXIT_TEMPFAIL
 
 
+class NotStarted(TemporaryFailure):
+    """Certainly nothing started, for a reason that may pass (no capacity): launch again, with a new token."""
+
+
 class Refused(OpsctlError):
     """Protected env without confirmation, branch lock, concurrent run, permission denied."""
 

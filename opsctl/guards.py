@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from opsctl.config import EnvConfig, TaskConfig
 from opsctl.errors import Refused
 from opsctl.providers import Provider
+from opsctl.retry import Retrying
 
 
 def check_branch(env: EnvConfig, environ: Mapping[str, str] | None = None) -> None:
@@ -57,9 +58,9 @@ def check_confirmation(
         raise Refused(f"confirmation {typed.strip()!r} does not match {env.name!r}; nothing was launched")
 
 
-def check_concurrency(provider: Provider, env: EnvConfig, task: TaskConfig) -> None:
-    """Refuse while another opsctl run of this task is active in this environment."""
-    active = provider.active_runs(env.name, task.name)
+def check_concurrency(provider: Provider, env: EnvConfig, task: TaskConfig, call: Retrying) -> None:
+    """Refuse while another opsctl run of this task is active in this environment (the lookup is retried)."""
+    active = call("look for a run already in progress", lambda: provider.active_runs(env.name, task.name))
     if active:
         run = active[0].id
         raise Refused(

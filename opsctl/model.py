@@ -42,6 +42,8 @@ class Timing:
     drain_quiet_reads: int = 1  # … and stop after this many such empty reads in a row
     drain_max_s: float = 15.0  # never drain for longer than this
     stop_wait_s: float = 60.0  # after asking a run to stop, wait this long for it to stop
+    buffered_read_s: float = 0.25  # how often to read while lines come from a live stream's buffer (no call)
+    find_window_s: float = 0.0  # after an ambiguous launch, look for the run this long before launching again
 
     def scaled(self, factor: float) -> Timing:
         """Every interval multiplied by `factor` (OPSCTL_TIMING_SCALE, for emulators and tests)."""
@@ -55,6 +57,8 @@ class Timing:
             drain_settle_s=self.drain_settle_s * factor,
             drain_max_s=self.drain_max_s * factor,
             stop_wait_s=self.stop_wait_s * factor,
+            buffered_read_s=self.buffered_read_s * factor,
+            find_window_s=self.find_window_s * factor,
         )
 
 
@@ -71,6 +75,9 @@ class RunSpec:
     timeout_s: float | None = None
     actor: str = "unknown"
     origin: str = "unknown"
+    # Launches of this run that certainly started nothing (no capacity): each needs a fresh idempotency token,
+    # or the cloud would answer the next one with the same failure.
+    launch_round: int = 0
 
     def env_dict(self) -> dict[str, str]:
         """The env vars as a dict (later keys win)."""
@@ -98,6 +105,7 @@ class Status:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     output_ended_at: datetime | None = None  # when the task's process exited: no line is written after it
+    relaunch: bool = False  # it never started, for a reason that may pass (no capacity): nothing ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,7 @@ class LogLine:
 
     message: str
     timestamp: datetime | None = None
-    stream: str = "stdout"
+    stream: str = "stdout"  # stdout | stderr | platform (the cloud's own line about the task: a notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class LogPage:
     lines: tuple[LogLine, ...]
     cursor: str | None
     more: bool = False  # the provider knows more lines are ready right now (a full page)
+    final: bool = False  # the run has ended and its last line has been read: nothing more will come
+    buffered: bool = False  # served from a live stream's buffer: reading again costs no API call
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +150,7 @@ class Check:
     ok: bool
     detail: str = ""
     fix: str = ""
+    warn: bool = False  # passed, with a risk worth fixing (`fix` says how)
 
 
 @dataclass(frozen=True, slots=True)

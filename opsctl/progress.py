@@ -56,7 +56,9 @@ class TextObserver:
 
     def _say(self, text: str, style: str = "") -> None:
         if self._console is not None:
-            self._console.print(f"[{style}]{text}[/]" if style else text, markup=bool(style), highlight=False)
+            from rich.markup import escape  # notices quote cloud text (errors, Cloud Run's own lines): never markup
+
+            self._console.print(f"[{style}]{escape(text)}[/]" if style else text, markup=bool(style), highlight=False)
         else:
             self.err.write(text + "\n")
             self.err.flush()

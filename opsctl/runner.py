@@ -9,20 +9,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
-
-import tenacity
+from typing import Any, Protocol
 
 from opsctl.cancel import CancelToken
-from opsctl.errors import LaunchError, OpsctlError, TemporaryFailure
-from opsctl.model import LogLine, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
+from opsctl.errors import LaunchError, OpsctlError
+from opsctl.launch import Launch
+from opsctl.model import LogLine, LogPage, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
+from opsctl.retry import Retrying
 from opsctl.settings import RetryPolicy as RetryPolicy  # re-exported: the runner's callers configure it
 from opsctl.settings import timing_scale
 
-T = TypeVar("T")
 LAST_LINES = 50
+RELAUNCHES = 3  # a run that never started for lack of capacity is launched again at most this many times
 
 
 class Observer(Protocol):
@@ -92,58 +92,14 @@ class Runner:
         self._near_end = False
         self._since: datetime | None = None
         self._seen = 0  # lines read so far (the deque of last lines is bounded)
-
-    # -- calls -------------------------------------------------------------------------------------
-
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Call the provider, retrying TemporaryFailure with backoff until the policy gives up."""
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0
-            self.observer.notice(f"{what}: {self._redact(str(exc))} — retrying in {wait:.1f}s")
-
-        retryer = tenacity.Retrying(
-            # Retried even after a stop request: giving up then would leave the task running unstopped.
-            retry=tenacity.retry_if_exception_type(TemporaryFailure),
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=self.retry.base_s, max=self.retry.max_wait_s, jitter=self.retry.base_s
-            ),
-            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_s),
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+        self._call = Retrying(self.retry, self.observer.notice, self._sleep, self._redact)
+        self._page = LogPage((), None)  # the last page read
+        self._platform = False  # a platform line (a container's exit, …) arrived since the last poll
+        self._relaunches = 0
+        self._launched = False  # this runner launched the run (`run`), so it may launch it again
+        self._launch = Launch(
+            self.provider, self.spec, self.observer, self._call, self._timing, self.clock, self._sleep, self.cancel
         )
-        return retryer(fn)
-
-    def _launch(self) -> RunRef:
-        """Launch once; after an ambiguous failure, adopt the run if it exists before trying again."""
-        attempts = 0
-
-        def attempt() -> RunRef:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                # its own retries: a flaky lookup must not use up the launch's attempts
-                found = self._call("find the run", lambda: self.provider.find_run(self.spec))
-                if found is not None:
-                    return found
-            return self.provider.launch(self.spec)
-
-        try:
-            return self._call("launch", attempt)
-        except TemporaryFailure:
-            # The last attempt may have started a run we never heard back about: look once more.
-            found = self._safe(lambda: self.provider.find_run(self.spec))
-            if found is None:
-                raise
-            return found
-
-    def _safe(self, fn: Callable[[], T]) -> T | None:
-        try:
-            return fn()
-        except OpsctlError:
-            return None
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -155,7 +111,8 @@ class Runner:
         # Resolve the target (task definition, network, job) first, with its own retries, so that a
         # flaky read-only call is not paid for with one of the launch's attempts.
         self._call("resolve the target", lambda: self.provider.plan(self.spec))
-        ref = self._launch()
+        ref = self._launch.once()
+        self._launched = True
         self.observer.launched(ref)
         for message in self.provider.warnings():
             self.observer.notice(message)
@@ -170,12 +127,19 @@ class Runner:
         started = started or self.now()
         try:
             status, stop_outcome = self._loop(ref)
+            while status is not None and status.relaunch and stop_outcome is None and self._may_relaunch():
+                ref = self._relaunch(ref, status)
+                status, stop_outcome = self._loop(ref)
         except OpsctlError:
             self.observer.notice(f"run {ref.id} may still be running: opsctl wait {self.spec.env} {ref.id}")
             raise
         if stop_outcome is Outcome.DETACHED:
             return self._result_of(ref, started, Outcome.DETACHED, status)
         self._drain(ref, status)
+        if self._launch.recheck_at is not None:
+            # The run ended inside the find window: a late duplicate could still appear, so wait it out.
+            self._sleep(max(0.0, self._launch.recheck_at - self.clock()))
+            self._launch.reconcile(ref, self._stop)
         if status is not None:
             elapsed = (status.stopped_at - started).total_seconds() if status.stopped_at else 0.0
             self.observer.status(status, max(0.0, elapsed))
@@ -192,6 +156,23 @@ class Runner:
         else:
             outcome = Outcome.SUCCEEDED if status.exit_code == 0 else Outcome.FAILED
         return self._result_of(ref, started, outcome, status)
+
+    def _may_relaunch(self) -> bool:
+        return self._launched and self._relaunches < RELAUNCHES and not self.cancel.requested
+
+    def _relaunch(self, ref: RunRef, status: Status) -> RunRef:
+        """Launch again (a new token) after the run never started for lack of capacity: nothing ran."""
+        self._relaunches += 1
+        wait = self._call.backoff(self._relaunches)
+        self.observer.notice(
+            f"run {ref.id} never started ({status.reason}); nothing ran — launching again in {wait:.1f}s "
+            f"({self._relaunches} of {RELAUNCHES})"
+        )
+        self._sleep(wait)
+        new = self._launch.again()
+        self._cursor, self._page = None, LogPage((), None)
+        self.observer.launched(new)
+        return new
 
     def follow(self, ref: RunRef, *, follow: bool, since: datetime | None = None) -> Status | None:
         """Relay a run's logs from the start (or `since`); with `follow`, until it stops. Never stops it."""
@@ -227,6 +208,8 @@ class Runner:
             self.observer.notice(f"timeout of {self.timeout_s:g}s expired; stopping run {ref.id}")
             reason = f"opsctl --timeout {self.timeout_s:g}s expired (run by {self.spec.actor})"
             self._begin_stop(ref, watch, now, Outcome.TIMED_OUT, reason)
+        if self._launch.recheck_at is not None and now >= self._launch.recheck_at:
+            self._launch.reconcile(ref, self._stop)
         if now >= watch.next_poll and self._poll_due(ref, watch, now):
             return True
         if now >= watch.next_log:
@@ -262,6 +245,7 @@ class Runner:
     def _poll_due(self, ref: RunRef, watch: _Watch, now: float) -> bool:
         """Poll the run; True when it stopped (reported after the drain, below the last log lines)."""
         timing = self._timing
+        self._platform = False
         watch.status = self._call("poll", lambda: self.provider.poll(ref))
         if watch.status.state is State.STOPPED:
             return True
@@ -274,8 +258,12 @@ class Runner:
         """Read a page of logs; read again at once when more are ready."""
         timing = self._timing
         more = self._read(ref)
-        fast = self._in_fast_phase(watch, now)
-        watch.next_log = now if more else now + (timing.log_fast_poll_s if fast else timing.log_poll_s)
+        interval = timing.log_fast_poll_s if self._in_fast_phase(watch, now) else timing.log_poll_s
+        if self._page.buffered:  # read from a live stream's buffer: reading again costs no call
+            interval = min(interval, timing.buffered_read_s)
+        watch.next_log = now if more else now + interval
+        if self._platform:  # the platform says a container exited: the run may have ended
+            watch.next_poll = now
 
     def _in_fast_phase(self, watch: _Watch, now: float) -> bool:
         """Starting, stopping, or past the task's result line: things change quickly, so look often."""
@@ -283,7 +271,7 @@ class Runner:
 
     def _wake_at(self, watch: _Watch) -> float:
         """When the next step is due: a poll, a log read, the stop deadline or the timeout."""
-        wake = min(watch.next_poll, watch.next_log, watch.stop_deadline)
+        wake = min(watch.next_poll, watch.next_log, watch.stop_deadline, self._launch.recheck_at or watch.stop_deadline)
         if self.timeout_s is not None and not watch.stopping:
             wake = min(wake, watch.start + self.timeout_s)
         return wake
@@ -316,10 +304,16 @@ class Runner:
         for line in page.lines:
             self._emit(line)
         self._cursor = page.cursor
+        self._page = page
         return page.more
 
     def _emit(self, line: LogLine) -> None:
         if self._since is not None and line.timestamp is not None and line.timestamp < self._since:
+            return
+        if line.stream == "platform":
+            # The cloud's own words about the task (an exit, out of memory): a notice, never the task's output.
+            self._platform = True
+            self.observer.notice(self._redact(line.message))
             return
         message = self._redact(line.message)
         clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
@@ -334,7 +328,9 @@ class Runner:
             self.observer.log(clean)
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
-        """After the run stopped, read until no new line has arrived for a quiet window (bounded).
+        """After the run stopped, read until the provider says the last line is in (Cloud Run: every task's
+        exit entry was read), else until no new line has arrived for a quiet window (bounded). Reads from a
+        live stream's buffer cost nothing and come every buffered_read_s; others are spaced by the settle time.
 
         The window (settle × (quiet reads - 1)) gives lines still being ingested time to land. It starts
         when the task's output ended if the provider knows (ECS: the container's exit), else now; once it
@@ -354,6 +350,8 @@ class Runner:
             except OpsctlError as e:
                 self.observer.notice(f"could not read the last log lines: {e}")
                 return
+            if self._page.final:
+                return
             if self.clock() >= deadline:
                 self.observer.notice(f"stopped reading logs {timing.drain_max_s:g}s after the run ended")
                 return
@@ -364,9 +362,8 @@ class Runner:
             if settled or self.clock() - last_news >= window:
                 return
             # Every read may cost quota (Cloud Logging: 60/min per project), so empty reads are spaced.
-            self._sleep(
-                max(0.0, min(timing.drain_settle_s, last_news + window - self.clock(), deadline - self.clock()))
-            )
+            spacing = timing.buffered_read_s if self._page.buffered else timing.drain_settle_s
+            self._sleep(max(0.0, min(spacing, last_news + window - self.clock(), deadline - self.clock())))
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
         stopped = None

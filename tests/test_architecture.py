@@ -32,6 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "runner, guards, sinks",
         (
             "opsctl.runner",
+            "opsctl.launch",
+            "opsctl.retry",
             "opsctl.cancel",
             "opsctl.guards",
             "opsctl.sinks",

@@ -14,6 +14,7 @@ from opsctl import config as config_mod
 from opsctl import providers
 from opsctl.config import CloudRunEnv, EcsEnv
 from opsctl.errors import ConfigError, LaunchError, UsageError
+from opsctl.retry import on_stderr
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,8 @@ def plan_build(cfg: config_mod.Config, env: config_mod.EnvConfig, tag: str | Non
         )
     else:
         assert provider is not None
-        user, password = provider.registry_login(env.image)
+        image = env.image
+        user, password = on_stderr()("log in to the registry", lambda: provider.registry_login(image))
         steps.append(
             Step(
                 f"log in to {registry}",
@@ -84,7 +86,8 @@ def plan_build(cfg: config_mod.Config, env: config_mod.EnvConfig, tag: str | Non
     )
     steps.append(Step(f"push {ref}", ("docker", "push", ref)))
     what = "update Cloud Run job" if isinstance(env, CloudRunEnv) else "register a task definition revision"
-    steps.append(Step(f"{what} with {ref}", run=(lambda: provider.set_image(ref)) if provider else None))
+    update = (lambda: on_stderr()(what, lambda: provider.set_image(ref))) if provider else None
+    steps.append(Step(f"{what} with {ref}", run=update))
     return steps
 
 

@@ -7,25 +7,30 @@ import sys
 from opsctl.commands.target import open_target
 from opsctl.console import use_color
 from opsctl.model import Check
+from opsctl.retry import on_stderr
 
 
 def doctor_command(config_path: str | None, env_name: str, no_color: bool) -> int:
     """Check the config, then ask the provider for its checks; print each with its fix."""
     with open_target(config_path, env_name) as (cfg, env, provider):
         checks = [Check(f"config {cfg.path}", True, f"environment {env.name!r}, provider {env.provider}")]
-        checks += provider.checks([cfg.task(env, name) for name in cfg.tasks])
+        tasks = [cfg.task(env, name) for name in cfg.tasks]
+        checks += on_stderr()("doctor", lambda: provider.checks(tasks))
         color = use_color(sys.stdout, no_color)
         for check in checks:
             _print(check, color)
         failed = sum(not c.ok for c in checks)
-        sys.stderr.write(f"opsctl: {len(checks) - failed} passed, {failed} failed\n")
+        warned = sum(c.ok and c.warn for c in checks)
+        warnings = f" ({warned} with a warning)" if warned else ""
+        sys.stderr.write(f"opsctl: {len(checks) - failed} passed{warnings}, {failed} failed\n")
         return 0 if failed == 0 else 1
 
 
 def _print(check: Check, color: bool) -> None:
-    mark = ("[green]✓[/]" if check.ok else "[red]✗[/]") if color else ("✓" if check.ok else "✗")
+    plain = "✗" if not check.ok else "!" if check.warn else "✓"
+    mark = {"✓": "[green]✓[/]", "!": "[yellow]![/]", "✗": "[red]✗[/]"}[plain] if color else plain
     line = f"{mark} {check.name}" + (f" — {check.detail}" if check.detail else "")
-    if not check.ok and check.fix:
+    if (not check.ok or check.warn) and check.fix:
         line += f"\n    fix: {check.fix}"
     if color:
         from rich.console import Console

@@ -10,6 +10,7 @@ from opsctl.commands.target import open_target
 from opsctl.config import EnvConfig
 from opsctl.console import table
 from opsctl.providers import Provider
+from opsctl.retry import on_stderr
 from opsctl.sinks import history
 
 
@@ -53,7 +54,7 @@ def _merged(env: EnvConfig, provider: Provider, limit: int) -> list[dict[str, An
             "exit_code": entry.exit_code,
             "source": "local history",
         }
-    for info in provider.recent_runs(env.name, limit):
+    for info in on_stderr()("list recent runs", lambda: provider.recent_runs(env.name, limit)):
         row = seen.setdefault(info.ref.id, {"run": info.ref.id, "source": env.provider})
         row.update(
             {

@@ -9,7 +9,7 @@ from opsctl.cancel import CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.config import parse_duration
 from opsctl.errors import EXIT_SIGINT, UsageError
-from opsctl.model import RunInfo
+from opsctl.model import LogLine, RunInfo, RunRef, Status
 from opsctl.progress import TextObserver
 from opsctl.runner import Runner
 from opsctl.spec import existing_run_spec
@@ -25,10 +25,32 @@ def logs_command(config_path: str | None, env_name: str, run: str, follow: bool,
             except ValueError as e:
                 raise UsageError(f"--since: {e}") from None
         ref = provider.ref(run)
-        observer = TextObserver(sys.stdout, False)  # the log lines are this command's output: stdout
+        observer = _Split()
         cancel = CancelToken()
         runner = Runner(provider, existing_run_spec(env.name, RunInfo(ref=ref)), observer, cancel=cancel)
         with cancel_on_signals(cancel):
             runner.follow(ref, follow=follow, since=start)
         sys.stdout.flush()
         return EXIT_SIGINT if cancel.requested else 0
+
+
+class _Split:
+    """The log lines are this command's output (stdout); notices (retries, the cloud's own lines) go to stderr."""
+
+    def __init__(self) -> None:
+        self._out = TextObserver(sys.stdout, False)
+        self._err = TextObserver(sys.stderr, False)
+
+    def launched(self, ref: RunRef) -> None:
+        """Not shown: the run was launched before."""
+
+    def status(self, status: Status, elapsed_s: float) -> None:
+        """Not shown: only the lines are this command's output."""
+
+    def log(self, line: LogLine) -> None:
+        """One line, on stdout."""
+        self._out.log(line)
+
+    def notice(self, message: str) -> None:
+        """A notice, on stderr."""
+        self._err.notice(message)

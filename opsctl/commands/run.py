@@ -12,6 +12,7 @@ from opsctl import actions, guards, params, providers
 from opsctl import config as config_mod
 from opsctl.errors import UsageError
 from opsctl.redact import Redactor
+from opsctl.retry import on_stderr
 from opsctl.spec import Audit, build_spec
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def _dry_run(
             "run_id": spec.run_id,
             "timeout_s": timeout_s,
             "target": dict(provider.target()),
-            "request": provider.plan(spec),
+            "request": on_stderr()("resolve the target", lambda: provider.plan(spec)),
         }
     sys.stdout.write(json.dumps(redact.value(plan), indent=2, default=str) + "\n")
     return 0
@@ -116,7 +117,7 @@ def _launch_and_watch(
     from opsctl.sinks import finish
 
     if not opts.allow_concurrent:
-        guards.check_concurrency(provider, env, task)
+        guards.check_concurrency(provider, env, task, on_stderr())
 
     observer = observer_for(env.name, task.name, opts.no_color, opts.no_logs)
     cancel = CancelToken()

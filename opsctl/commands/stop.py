@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from opsctl.commands.target import open_target
+from opsctl.retry import on_stderr
 from opsctl.spec import Audit
 
 
@@ -13,8 +14,9 @@ def stop_command(config_path: str | None, env_name: str, run: str) -> int:
     with open_target(config_path, env_name) as (_, env, provider):
         ref = provider.ref(run)
         actor = Audit.detect().actor
-        provider.stop(ref, f"stopped by {actor} (opsctl stop)")
-        status = provider.poll(ref)
+        call = on_stderr()
+        call("stop", lambda: provider.stop(ref, f"stopped by {actor} (opsctl stop)"))
+        status = call("poll", lambda: provider.poll(ref))
         sys.stderr.write(
             f"opsctl: stop requested for run {ref.id} (now {status.raw}); "
             f"follow it with: opsctl wait {env.name} {ref.id}\n"

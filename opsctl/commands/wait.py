@@ -8,6 +8,7 @@ from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor
+from opsctl.retry import on_stderr
 from opsctl.runner import Runner
 from opsctl.sinks import finish
 from opsctl.spec import existing_run_spec
@@ -18,7 +19,8 @@ def wait_command(
 ) -> int:
     """Watch RUN to its end as `opsctl run` would have; its secrets are unknown here, so none are masked."""
     with open_target(config_path, env_name) as (_, env, provider):
-        info = provider.info(provider.ref(run))
+        ref = provider.ref(run)
+        info = on_stderr()("look up the run", lambda: provider.info(ref))
         ref = info.ref
         observer = observer_for(env.name, info.task or "?", no_color)
         observer.launched(ref)

@@ -33,6 +33,11 @@ class Provider(Protocol):
         """The run launched with this spec's run id, if one exists (recovery after an ambiguous launch)."""
         ...
 
+    def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
+        """Runs other than `ref` launched with this spec's run id (a launch retried after an ambiguous failure
+        that took effect after all); none where the launch is idempotent."""
+        ...
+
     def ref(self, run: str) -> RunRef:
         """Turn a user-typed RUN (ARN, id, execution name) into a RunRef."""
         ...

@@ -27,6 +27,8 @@ from moto.logs.models import logs_backends
 from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
+from tests.fakes import ecs_model
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -37,6 +39,7 @@ class MotoServer:
 
     def __init__(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        ecs_model.install()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -45,12 +48,14 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource (state-manager transitions survive this: see hold/release_tasks)."""
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).close()  # noqa: S310
+        ecs_model.STATE.reset()
 
     def reset_ecs(self) -> None:
         """Forget every ECS and CloudWatch Logs resource but keep EC2 (the VPC is a fixture, and moto's EC2
         backend takes about a second to rebuild)."""
         ecs_backends[ACCOUNT][REGION].reset()
         logs_backends[ACCOUNT][REGION].reset()
+        ecs_model.STATE.reset()
 
     def stop(self) -> None:
         """Stop serving."""
@@ -81,12 +86,12 @@ def client(service: str, url: str, config: Any = None) -> Any:
     )
 
 
-def awslogs(group: str, prefix: str) -> dict[str, Any]:
-    """An awslogs logConfiguration."""
-    return {
-        "logDriver": "awslogs",
-        "options": {"awslogs-group": group, "awslogs-region": REGION, "awslogs-stream-prefix": prefix},
-    }
+def awslogs(group: str, prefix: str, mode: str | None = None) -> dict[str, Any]:
+    """An awslogs logConfiguration (`mode` None: unset, which ECS treats as non-blocking since June 2025)."""
+    options = {"awslogs-group": group, "awslogs-region": REGION, "awslogs-stream-prefix": prefix}
+    if mode is not None:
+        options["mode"] = mode
+    return {"logDriver": "awslogs", "options": options}
 
 
 @dataclass
@@ -141,8 +146,24 @@ class EcsWorld:
         return ecs_backends[ACCOUNT][REGION].tasks[self.cluster][task_arn]
 
     def write_logs(self, task_arn: str, messages: Iterable[str], container: str | None = None) -> list[str]:
-        """Append lines to the task's awslogs stream, creating it on first use (as the awslogs driver does)."""
+        """Append events to the task's awslogs stream as they are, creating it on first use."""
         return write_logs(self.log_group, self.stream(task_arn, container), messages, self.written)
+
+    def print(
+        self, task_arn: str, messages: Sequence[str], container: str | None = None, *, burst: bool = False
+    ) -> list[str]:
+        """The container prints `messages`: the awslogs driver of its task definition (its mode) ships them,
+        splitting long lines and, in non-blocking mode under a `burst`, dropping what overflows its buffer."""
+        events = ecs_model.deliver(messages, self.log_options(task_arn, container), burst=burst)
+        return self.write_logs(task_arn, events, container)
+
+    def log_options(self, task_arn: str, container: str | None = None) -> dict[str, str]:
+        """The awslogs options of a task's container, as its task definition has them."""
+        backend = ecs_backends[ACCOUNT][REGION]
+        definition = backend.describe_task_definition(self.task(task_arn).task_definition_arn)
+        name = container or self.container
+        found: dict[str, Any] = next((c for c in definition.container_definitions if c.get("name") == name), {})
+        return dict((found.get("logConfiguration") or {}).get("options") or {})
 
 
 @functools.cache
@@ -158,8 +179,9 @@ def build_network(url: str) -> tuple[list[str], str]:
     return subnets, str(ec2.create_security_group(GroupName="opsctl-test", Description="opsctl tests")["GroupId"])
 
 
-def build_world(url: str, *, with_service: bool = True) -> EcsWorld:
-    """Create the cluster, task definition (api + sidecar), log group and service in moto."""
+def build_world(url: str, *, with_service: bool = True, log_mode: str | None = "blocking") -> EcsWorld:
+    """Create the cluster, task definition (api + sidecar), log group and service in moto; the api container
+    logs in `log_mode` (as infra/terraform's ECS module sets it; None leaves it unset: non-blocking)."""
     subnets, sg = build_network(url)
     world = EcsWorld(url=url, subnets=list(subnets), security_group=sg)
     client("ecs", url).create_cluster(clusterName=world.cluster)
@@ -168,7 +190,7 @@ def build_world(url: str, *, with_service: bool = True) -> EcsWorld:
         [
             {
                 "name": world.container,
-                "logConfiguration": awslogs(world.log_group, world.prefix),
+                "logConfiguration": awslogs(world.log_group, world.prefix, log_mode),
                 "command": ["node", "dist/server.js"],
             },
             {"name": "sidecar", "essential": False, "logConfiguration": awslogs(world.log_group, world.prefix)},
@@ -247,6 +269,17 @@ def script_stop(
     task.last_status = "STOPPED"
 
 
+def script_failed_to_start(task: Any, reason: str) -> None:
+    """End a Fargate task that never ran: TaskFailedToStart, no exit code, the reason ECS gives (ecs_model:
+    RESOURCE_INIT, CANNOT_PULL, ENI_TIMEOUT); a pull error is on the container too (copilot #1893)."""
+    container_reason = reason if reason.startswith("CannotPullContainerError") else None
+    script_stop(
+        task, exit_code=None, stop_code="TaskFailedToStart", stopped_reason=reason, container_reason=container_reason
+    )
+    for c in task.containers:
+        c.exitCode = None
+
+
 def _overridden(task: Any) -> str | None:
     overrides = (task.overrides or {}).get("containerOverrides") or []
     return str(overrides[0]["name"]) if overrides and overrides[0].get("name") else None
@@ -262,7 +295,7 @@ def override_env(task: Any) -> dict[str, str]:
 class FakeAgent:
     """Plays the part of the ECS agent + awslogs driver in real time, for runs driven by a subprocess.
 
-    For every new task in the cluster: after `start_after_s` write `lines` (`lines_per_batch` at a time,
+    For every new task in the cluster: after `start_after_s` print `lines` through the awslogs driver (`lines_per_batch` at a time,
     `interval_s` apart), then end it with `exit_code` and write `late_lines` after it is STOPPED.
     """
 
@@ -273,6 +306,7 @@ class FakeAgent:
     interval_s: float = 0.05
     lines_per_batch: int = 50
     late_lines: Sequence[str] = ()
+    fail_start: str | None = None  # the task never runs: TaskFailedToStart with this reason (ecs_model)
     seen: dict[str, Any] = field(default_factory=dict)
     stopped_at: dict[str, float] = field(default_factory=dict)
     errors: list[BaseException] = field(default_factory=list)
@@ -303,10 +337,14 @@ class FakeAgent:
         try:
             lines = list(self.lines(task) if callable(self.lines) else self.lines)
             self._stop.wait(self.start_after_s)
+            if self.fail_start is not None and not self._stop.is_set():
+                script_failed_to_start(task, self.fail_start)
+                self.stopped_at[task.task_arn] = time.monotonic()
+                return
             for start in range(0, len(lines), self.lines_per_batch):
                 if task.last_status == "STOPPED" or self._stop.is_set():  # stopped from outside (StopTask)
                     return
-                self.world.write_logs(task.task_arn, lines[start : start + self.lines_per_batch])
+                self.world.print(task.task_arn, lines[start : start + self.lines_per_batch])
                 self._stop.wait(self.interval_s)
             if self._stop.is_set():
                 return
@@ -314,7 +352,7 @@ class FakeAgent:
                 script_stop(task, exit_code=self.exit_code)
                 self.stopped_at[task.task_arn] = time.monotonic()
             if self.late_lines:
-                self.world.write_logs(task.task_arn, self.late_lines)
+                self.world.print(task.task_arn, self.late_lines)
         except BaseException as exc:  # surfaced by the test
             self.errors.append(exc)
 

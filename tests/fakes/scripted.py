@@ -90,6 +90,10 @@ class ScriptedProvider:
         self._call("find_run")
         return RunRef(id="run-1") if any(s.run_id == spec.run_id for s in self.launches) else None
 
+    def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
+        self._call("duplicates")
+        return []
+
     def ref(self, run: str) -> RunRef:
         return RunRef(id=run)
 

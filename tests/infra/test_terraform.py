@@ -440,6 +440,7 @@ def test_container_logs_to_the_group_with_a_stream_prefix() -> None:
             "awslogs-group": "${aws_cloudwatch_log_group.admin.name}",
             "awslogs-region": "${local.region}",
             "awslogs-stream-prefix": "${var.log_stream_prefix}",
+            "mode": "blocking",  # not ECS's non-blocking default, which drops lines under pressure
         },
     }
     group = labelled(ECS_TASK, "resource", "aws_cloudwatch_log_group")["admin"]

@@ -167,7 +167,7 @@ def test_override_over_8192_characters_is_refused_before_runtask(
 # -- launch ------------------------------------------------------------------------------------------------
 
 
-def test_http_200_with_failures_is_a_launch_error(
+def test_http_200_with_a_configuration_failure_is_a_launch_error(
     ecs_world: EcsWorld, ecs_provider: Callable[..., EcsProvider], moto_proxy: FaultProxy
 ) -> None:
     moto_proxy.arm(
@@ -179,8 +179,8 @@ def test_http_200_with_failures_is_a_launch_error(
             "failures": [
                 {
                     "arn": "arn:aws:ecs:us-east-1:123456789012:cluster/clinloop-staging",
-                    "reason": "RESOURCE:MEMORY",
-                    "detail": "not enough memory",
+                    "reason": "ATTRIBUTE",
+                    "detail": "requires ecs.capability.secrets.asm.environment-variables",
                 }
             ],
         },
@@ -190,7 +190,7 @@ def test_http_200_with_failures_is_a_launch_error(
         ecs_provider(ecs_world).launch(seed_spec())
     result_code = caught.value.exit_code
     assert str(caught.value) == (
-        "ECS did not start the task: RESOURCE:MEMORY not enough memory "
+        "ECS did not start the task: ATTRIBUTE requires ecs.capability.secrets.asm.environment-variables "
         "[arn:aws:ecs:us-east-1:123456789012:cluster/clinloop-staging] — check the cluster's capacity, the launch "
         "type and the task definition (opsctl doctor staging)"
     )

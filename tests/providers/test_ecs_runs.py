@@ -58,7 +58,10 @@ def test_failed_to_start_without_exit_code_is_69_with_reasons(
     assert [s.raw for s in play.statuses] == ["PENDING", "PENDING", "STOPPED"]  # never RUNNING: normal
     assert result.outcome is Outcome.NO_EXIT_CODE and result.exit_status == 69
     assert result.reason == (
-        "Task failed to start: CannotPullContainerError: pull image manifest has been retried 5 time(s)"
+        "Task failed to start: CannotPullContainerError: pull image manifest has been retried 5 time(s) — likely "
+        "fix: check that the image and tag exist (opsctl build staging pushes one and points the task definition "
+        "at it) and that the execution role may pull it (ecr:GetAuthorizationToken, ecr:BatchGetImage, "
+        "ecr:GetDownloadUrlForLayer) over a route to ECR (VPC endpoints or NAT)"
     )
     assert ("Stop code", "TaskFailedToStart") in result.details
 

@@ -80,6 +80,18 @@ OOM = "OutOfMemoryError: Container killed due to memory usage"
 SPOT = "Your Spot Task was interrupted."
 BY_USER = "opsctl: stopped by ada@example.com (--timeout 90s expired)"
 SECRETS = "ResourceInitializationError: unable to pull secrets or registry auth"
+# A task that never started for a known cause: the reason ends with the likely fix (issue 14).
+PULL_FIX = (
+    " — likely fix: check that the image and tag exist (opsctl build ENV pushes one and points the task definition "
+    "at it) and that the execution role may pull it (ecr:GetAuthorizationToken, ecr:BatchGetImage, "
+    "ecr:GetDownloadUrlForLayer) over a route to ECR (VPC endpoints or NAT)"
+)
+SECRETS_FIX = (
+    " — likely fix: let the task's execution role read its secrets (secretsmanager:GetSecretValue or "
+    "ssm:GetParameters, and kms:Decrypt for a customer-managed key) and pull from ECR, and give the task's "
+    "subnets a way to Secrets Manager and ECR: VPC endpoints, a NAT gateway, or assign_public_ip = true in a "
+    "public subnet"
+)
 
 # (container exitCode, stopCode, stoppedReason, container reason) → (reason, the detail rows after the task definition)
 STOPS: list[tuple[int | None, str | None, str | None, str | None, str | None, list[tuple[str, str]]]] = [
@@ -99,8 +111,8 @@ STOPS: list[tuple[int | None, str | None, str | None, str | None, str | None, li
     (137, "InfrastructureHealth", "Task stopped due to infrastructure health", None, "Task stopped due to infrastructure health", [("Stop code", "InfrastructureHealth"), ("Stopped reason", "Task stopped due to infrastructure health")]),
     (0, "SomeFutureStopCode", None, None, "SomeFutureStopCode", [("Stop code", "SomeFutureStopCode")]),
     # no exit code (the container never ran, or it could not be inspected): the container's reason is appended
-    (None, "TaskFailedToStart", "Task failed to start", PULL, f"Task failed to start: {PULL}", [("Stop code", "TaskFailedToStart"), ("Stopped reason", "Task failed to start"), ("Container reason", PULL)]),
-    (None, "TaskFailedToStart", None, SECRETS, f"TaskFailedToStart: {SECRETS}", [("Stop code", "TaskFailedToStart"), ("Container reason", SECRETS)]),
+    (None, "TaskFailedToStart", "Task failed to start", PULL, f"Task failed to start: {PULL}{PULL_FIX}", [("Stop code", "TaskFailedToStart"), ("Stopped reason", "Task failed to start"), ("Container reason", PULL)]),
+    (None, "TaskFailedToStart", None, SECRETS, f"TaskFailedToStart: {SECRETS}{SECRETS_FIX}", [("Stop code", "TaskFailedToStart"), ("Container reason", SECRETS)]),
     (None, None, None, OOM, OOM, [("Container reason", OOM)]),
     (None, "TaskFailedToStart", "Task failed to start", None, "Task failed to start", [("Stop code", "TaskFailedToStart"), ("Stopped reason", "Task failed to start")]),
     (None, "UserInitiated", BY_USER, None, BY_USER, [("Stop code", "UserInitiated"), ("Stopped reason", BY_USER)]),

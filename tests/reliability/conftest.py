@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 SOAK_FACTOR = 10
 _REPORTED: list[str] = []
+_SEEDS: list[int] = []
 Report = Callable[[str], None]
 
 
@@ -58,6 +59,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SEEDS:
+        terminalreporter.section("reliability seed")
+        terminalreporter.write_line(f"{_SEEDS[0]} (replay this run's random choices: --reliability-seed {_SEEDS[0]})")
     if _REPORTED:
         terminalreporter.section("reliability counts")
         for line in _REPORTED:
@@ -72,9 +76,12 @@ def soak(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def session_seed(pytestconfig: pytest.Config) -> int:
-    """One seed for the session: given (option, else $OPSCTL_RELIABILITY_SEED as CI sets it), or fresh."""
+    """One seed for the session: given to replay a run (option, else $OPSCTL_RELIABILITY_SEED), or drawn fresh —
+    in CI too: a fixed seed that once passed would stop finding anything new. It is printed at the end."""
     given = pytestconfig.getoption("reliability_seed", default=None) or os.environ.get("OPSCTL_RELIABILITY_SEED")
-    return int(given) if given is not None else random.SystemRandom().randrange(1, 2**31)
+    seed = int(given) if given is not None else random.SystemRandom().randrange(1, 2**31)
+    _SEEDS.append(seed)
+    return seed
 
 
 @pytest.fixture
@@ -145,6 +152,9 @@ class GcpStack:
 
         self.fake: FakeGcp = FakeGcp()
         self.job = self.fake.world.add_job(JOB, max_retries=0)
+        # Cloud Logging lists entries a moment after they are written, and the executions listing lags RunJob.
+        self.fake.world.ingestion_delay_s = 0.15
+        self.fake.world.list_lag_s = 0.3
         self.proxy = GrpcFaultProxy(self.fake.address, seed=seed, rate=call_faults)
         self.dropper = ConnectionDropper(self.proxy.port, seed=seed + 1, rate=drops)
         self.address = self.dropper.address

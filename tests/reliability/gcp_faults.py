@@ -68,6 +68,8 @@ class GrpcFaultProxy:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.calls: list[ProxiedCall] = []
+        # Method names (e.g. {"ListExecutions"}) whose calls may be faulted; None: every method.
+        self.only: set[str] | None = None
         # method name (e.g. "RunJob") → called with the request's bytes before the call is forwarded
         self.before: dict[str, Callable[[bytes], None]] = {}
         # method name → the next such call fails at once (connection reset) while the server goes on with it,
@@ -109,7 +111,7 @@ class GrpcFaultProxy:
         name = method.rsplit("/", 1)[-1]
         with self._lock:
             kind = None
-            if self._rng.random() < self.rate:
+            if (self.only is None or name in self.only) and self._rng.random() < self.rate:
                 kinds = list(GRPC_FAULTS)
                 kind = self._rng.choices(kinds, weights=[GRPC_FAULTS[k].weight for k in kinds])[0]
             self.calls.append(ProxiedCall(time.monotonic(), name, kind))

@@ -181,8 +181,9 @@ def cloudrun_script(plans: Mapping[str, Plan]) -> Script:
         written = plan.written(env.get(SECRET_VAR, "?"))
         body, late = written[: len(plan.lines)], written[len(plan.lines) :]
         lines = [Line(i * plan.pace_s, text) for i, text in enumerate(body)]
-        # Late lines: printed at the very end, ingested by Cloud Logging after the execution completed.
-        lines += [Line(plan.run_s, text, delay=0.05 + 0.05 * i) for i, text in enumerate(late) if not plan.forever]
+        # Late lines: printed at the very end, ingested by Cloud Logging (after its delay: GcpStack) once the
+        # execution has completed.
+        lines += [Line(plan.run_s, text) for text in late if not plan.forever]
         return Script(
             start_after=plan.start_after_s,
             run_for=None if plan.forever else plan.run_s,

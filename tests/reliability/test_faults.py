@@ -20,11 +20,14 @@ from typing import Any
 
 import pytest
 
+from opsctl.config import TaskConfig
 from opsctl.errors import OpsctlError
+from opsctl.guards import check_concurrency
 from opsctl.model import Outcome, RunResult
 from opsctl.progress import observer_for
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
+from opsctl.retry import Retrying
 from opsctl.runner import RetryPolicy, Runner
 from opsctl.sinks import finish
 from tests.contract import RecordingObserver
@@ -101,12 +104,16 @@ def _diff(expected: list[str], got: list[str]) -> str:
 def drive(provider: Provider, plan: Plan, output: str, retry: RetryPolicy = RETRY) -> Verdict:
     """One run through the real Runner and opsctl's observer, then finish() as `opsctl run` does it (summary
     or JSON on stdout, step summary and outputs, history)."""
-    spec = plan_spec(plan)
+    # A task per run: the concurrency guard (a pre-launch lookup, faulted like every call) must let it through.
+    spec = plan_spec(plan, task=f"seed-{plan.run_id.rsplit('-', 1)[-1]}")
     seen = RecordingObserver()
     shown = observer_for(spec.env, spec.task, no_color=True)
-    runner = Runner(provider, spec, Tee(seen, shown), retry=retry, timing=provider.timing.scaled(SCALE))
+    tee = Tee(seen, shown)
+    runner = Runner(provider, spec, tee, retry=retry, timing=provider.timing.scaled(SCALE))
     start = time.monotonic()
     try:
+        env = provider.env  # type: ignore[attr-defined]  # both cloud providers keep their EnvConfig
+        check_concurrency(provider, env, TaskConfig(spec.task), Retrying(retry, tee.notice, time.sleep))
         result = runner.run()
     except OpsctlError as e:
         return Verdict(plan, None, seen, f"{type(e).__name__}: {e}", time.monotonic() - start)
@@ -192,13 +199,18 @@ def test_cloudrun_runs_under_faults(
     ambiguous = sum(
         c.method == "RunJob" and c.fault in ("lost answer", "deadline after effect") for c in stack.proxy.calls
     )
+    lookups = sum(c.method == "ListExecutions" for c in stack.proxy.calls)
+    lookups_faulted = sum(c.method == "ListExecutions" and c.fault not in (None, "latency") for c in stack.proxy.calls)
     report(
         f"{line}, {leaks} secret leaks in {channels.size:,} chars; {calls} gRPC calls, {failed} failed "
         f"({failed / max(calls, 1):.0%}: {_kinds(faults)}), {slowed} slowed, {drops} connections dropped "
-        f"({stack.dropper.drops['after']} after the request went through), {ambiguous} ambiguous launches"
+        f"({stack.dropper.drops['after']} after the request went through), {ambiguous} ambiguous launches; "
+        f"{lookups} ListExecutions lookups before and after launching (the guard, finding a run, duplicates), "
+        f"{lookups_faulted} of them faulted"
     )
     assert not problems, "\n".join(problems[:20])
     assert (failed + drops) / calls >= 0.2, "the faults were not injected"
+    assert lookups_faulted > 0, "the lookups before and after launching were not faulted"
 
 
 def test_ecs_runs_under_faults(
@@ -250,12 +262,17 @@ def test_ecs_runs_under_faults(
     kinds = Counter(k for (_, k) in injected.elements())
     slowed = kinds.pop("latency", 0)
     ambiguous = sum(n for (op, kind), n in injected.items() if op == "RunTask" and kind == "drop_after")
+    lookups = sum(c.operation == "ListTasks" for c in moto_proxy.calls)
+    lookups_faulted = sum(c.operation == "ListTasks" and bool(set(c.faults) - {"latency"}) for c in moto_proxy.calls)
     report(
         f"{line}, {leaks} secret leaks in {channels.size:,} chars; {calls} HTTP calls, {failed} failed "
-        f"({failed / max(calls, 1):.0%}: {_kinds(kinds)}), {slowed} slowed, {ambiguous} ambiguous launches"
+        f"({failed / max(calls, 1):.0%}: {_kinds(kinds)}), {slowed} slowed, {ambiguous} ambiguous launches; "
+        f"{lookups} ListTasks lookups before and after launching (the guard, finding a task), {lookups_faulted} "
+        "of them faulted"
     )
     assert not problems, "\n".join(problems[:20])
     assert failed / calls >= 0.2, "the faults were not injected"
+    assert lookups_faulted > 0, "the lookups before and after launching were not faulted"
 
 
 def test_an_ecs_launch_survives_failures_spread_over_its_calls(
@@ -295,11 +312,6 @@ def _kinds(counts: Counter[str]) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opsctl bug: after an ambiguous RunJob failure the runner looks for the execution once, at once, and "
-    "launches again when it is not listed yet; a first RunJob that takes effect later makes a second execution",
-)
 def test_cloudrun_launch_whose_effect_lands_late_starts_one_execution(
     gcp_stack: Callable[..., GcpStack], seed: int
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ def _check(name: str, action: Callable[[], str]) -> Check:
     """Run one check; an OpsctlError becomes a failed Check whose fix is the message's next step."""
     try:
         return Check(name, True, action())
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         detail, _, fix = str(e).partition(" — ")
         return Check(name, False, detail, fix)
@@ -55,6 +58,15 @@ def checks(target: Job, tasks: list[TaskConfig]) -> list[Check]:
     found.append(_check(f"Cloud Run job {target.name}", get_job))
     if job is None:
         return found
+    if job.template.template.max_retries > 0:
+        # max_retries (default 3) cannot be overridden per run: a failed task silently runs again (§11).
+        found[-1] = replace(
+            found[-1],
+            detail=f"{found[-1].detail}: a failed task runs again, an admin action included",
+            fix=f"set max_retries = 0 on the job (the Cloud Run module in {TERRAFORM_MODULE} does; or "
+            f"gcloud run jobs update {env.job} --max-retries 0 --region {env.region})",
+            warn=True,
+        )
 
     def container() -> str:
         name = target.container()

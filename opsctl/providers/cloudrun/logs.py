@@ -22,13 +22,14 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
 from opsctl.model import LogLine, LogPage
+from opsctl.providers.cloudrun.platform import Ends
 
 PAGE_SIZE = 1000  # the API's maximum
 MARGIN_NS = 10 * 1_000_000_000  # how far back list reads resume after the tail failed
@@ -52,7 +53,7 @@ def _code(error: BaseException | None) -> Any:
     return code() if callable(code) else None
 
 
-# An entry as read: timestamp (ns), insert id, and the raw LogEntry or the LogLine made of it.
+# An entry as read: timestamp (ns), insert id, and the raw LogEntry.
 Item = tuple[int, str, Any]
 
 
@@ -181,7 +182,7 @@ class TailSession:
                     self.suppressed += sum(s.suppressed_count for s in raw.suppression_info)
                     for entry in raw.entries:
                         ns = entry_ns(entry)
-                        self._buffer.append((ns, entry.insert_id, to_line(entry)))
+                        self._buffer.append((ns, entry.insert_id, entry))
                         if self._received is not None:
                             self._received.add(entry.insert_id)
                         if self.min_ns is None or ns < self.min_ns:
@@ -244,9 +245,16 @@ class LogStream:
         self.caught_up = False
         self.recent = Recent()
         self.tail_error: BaseException | None = None
+        self.ends = Ends()
 
     def read(self, cursor: str | None) -> LogPage:
-        """The next page after `cursor`: from the tail's buffer (no API call) or one list call."""
+        """The next page after `cursor`: from the tail's buffer (no API call) or one list call; `final` once every
+        task's last line has been read."""
+        page = self._read(cursor)
+        buffered = self.tail is not None and self.caught_up and not self.tail.failed
+        return replace(page, final=self.ends.complete() and not page.more, buffered=buffered)
+
+    def _read(self, cursor: str | None) -> LogPage:
         cur = Cursor.decode(cursor) if cursor else Cursor(t=self.since_ns)
         if self.tail is not None and self.tail.failed:
             return self._leave_tail(cur, cursor)
@@ -305,7 +313,9 @@ class LogStream:
         for ns, insert_id, payload in items:
             seen = (ns == cur.t and insert_id in cur.ids) or insert_id in self.recent
             if not seen:
-                lines.append(payload if isinstance(payload, LogLine) else to_line(payload))
+                line = self.ends.see(payload, to_line(payload))
+                if line is not None:
+                    lines.append(line)
                 self.recent.add(ns, insert_id)
             # Seen entries move the cursor too, or re-reading a margin would never get past it.
             if ns > t:

@@ -22,6 +22,7 @@ from opsctl.providers.cloudrun.clients import RPC_TIMEOUT_S, GcpClients, connect
 from opsctl.providers.cloudrun.errors import mapped
 from opsctl.providers.cloudrun.launch import env_of, executions, request_body, run_job
 from opsctl.providers.cloudrun.logs import NS, PAGE_SIZE, TAIL_BUFFER_WINDOW_MS, LogStream, TailSession
+from opsctl.providers.cloudrun.platform import last_attempts
 from opsctl.providers.cloudrun.resolve import Job
 from opsctl.providers.cloudrun.status import final_status, is_complete, running_status, short
 
@@ -40,8 +41,11 @@ class CloudRunProvider:
     kind = "cloudrun"
     # Log reads 6 s apart keep list calls at <= 12 in any minute of a run, the drain's first read included (the
     # project's quota is 60 a minute, shared by every operator); while the tail streams, reads cost nothing.
-    # Execution gets use the far larger Run API quota. After completion, reads go on until two reads 6 s apart
-    # bring nothing new (Cloud Logging ingests with a delay of a few seconds).
+    # Execution gets use the far larger Run API quota. After completion, reads go on until every task's exit
+    # entry is in (from the tail's buffer: every 0.25 s, for free); without one (a cancelled or killed task
+    # writes none), until two reads 6 s apart bring nothing new (Cloud Logging ingests with a delay).
+    # RunJob is not idempotent and the executions listing lags the run call: after an ambiguous RunJob, look
+    # for the run id for 30 s before running the job again.
     timing = Timing(
         fast_poll_s=2.0,
         slow_poll_s=5.0,
@@ -52,6 +56,7 @@ class CloudRunProvider:
         drain_quiet_reads=2,
         drain_max_s=60.0,
         stop_wait_s=60.0,
+        find_window_s=30.0,
     )
 
     def __init__(self, env: CloudRunEnv, clients: GcpClients, *, tail: bool = True) -> None:
@@ -63,6 +68,7 @@ class CloudRunProvider:
         self._created: dict[str, int] = {}  # execution id → create_time (ns), for the logs' `timestamp>=`
         self._streams: dict[str, LogStream] = {}
         self._complete: set[str] = set()
+        self._last_attempts: dict[str, dict[int, int] | None] = {}  # execution id → task → its last attempt
 
     def ref(self, run: str) -> RunRef:
         """An execution's short name (as gcloud shows it) or full resource name → RunRef."""
@@ -106,6 +112,14 @@ class CloudRunProvider:
                 return self.ref(short(execution.name))
         return None
 
+    def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
+        """Executions other than `ref` whose env carries this spec's OPSCTL_RUN_ID (RunJob is not idempotent)."""
+        return [
+            self.ref(short(execution.name))
+            for execution in executions(self.job)
+            if env_of(execution).get("OPSCTL_RUN_ID") == spec.run_id and short(execution.name) != ref.id
+        ]
+
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Executions of this job that opsctl started for this env and task and that have not completed."""
         found = []
@@ -140,9 +154,11 @@ class CloudRunProvider:
             )
             tasks = list(next(iter(pager.pages)).tasks)
         self._complete.add(ref.id)
+        self._last_attempts[ref.id] = last_attempts(execution, tasks)
         stream = self._streams.get(ref.id)
         if stream is not None:
             stream.tailer = None  # no new tail after the end; a live one keeps going through the drain
+            stream.ends.last_attempts = self._last_attempts[ref.id]
         return final_status(execution, tasks, self.env.name, _log_source(stream))
 
     def poll(self, ref: RunRef) -> Status:
@@ -220,6 +236,7 @@ class CloudRunProvider:
             stream = LogStream(
                 max(0, since - LOG_SLACK_NS), lambda ns: self.job.log_filter(ref.id, ns), self._lister(ref), tailer
             )
+            stream.ends.last_attempts = self._last_attempts.get(ref.id)
             self._streams[ref.id] = stream
         return stream.read(cursor)
 

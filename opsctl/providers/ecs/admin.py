@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from opsctl.config import TaskConfig
-from opsctl.errors import OpsctlError, UsageError
+from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
 from opsctl.model import Check, RunInfo
 from opsctl.permissions import ECS_ACTIONS_FOR
 from opsctl.providers.ecs.clients import EcsClients
@@ -33,6 +33,8 @@ def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> 
     cluster = f"ECS cluster {env.cluster} ({clients.region})"
     try:
         resp = clients.call("ecs", "DescribeClusters", lambda: clients.ecs.describe_clusters(clusters=[env.cluster]))
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:  # credentials or permissions: nothing else can be checked
         return [Check(cluster, False, str(e))]
     active = [c for c in resp.get("clusters", []) if c.get("status") == "ACTIVE"]
@@ -42,6 +44,8 @@ def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> 
     results = [Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
     try:
         target = resolver.target()
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         detail, _, fix = str(e).partition(" — ")
         if not fix and env.container and "container" in detail:
@@ -83,25 +87,34 @@ def _logs_check(clients: EcsClients, target: Target) -> Check:
         resp = clients.call(
             "logs", "DescribeLogGroups", lambda: client.describe_log_groups(logGroupNamePrefix=logs.group, limit=50)
         )
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:
         return Check(f"CloudWatch log group {logs.group}", False, str(e))
     if not any(g.get("logGroupName") == logs.group for g in resp.get("logGroups", [])):
         fix = f"create it (aws logs create-log-group --log-group-name {logs.group}) or fix awslogs-group"
         return Check(f"CloudWatch log group {logs.group}", False, f"does not exist in {logs.region}", fix)
-    return Check(f"CloudWatch log group {logs.group}", True, f"streams {logs.prefix}/{logs.container}/TASK-ID")
+    detail = f"streams {logs.prefix}/{logs.container}/TASK-ID"
+    if logs.mode == "blocking":
+        return Check(f"CloudWatch log group {logs.group}", True, detail)
+    # Since 25 June 2025 ECS defaults awslogs to non-blocking: lines are dropped when the buffer fills, and
+    # lines over 16 KB are split (ECS developer guide, awslogs; cloud-apis.md §11).
+    mode = f"mode {logs.mode!r}" if logs.mode else "no mode set (non-blocking, ECS's default since June 2025)"
+    return Check(
+        f"CloudWatch log group {logs.group}",
+        True,
+        f"{detail}; awslogs {mode}: under pressure the driver drops lines, and splits lines over 16 KB",
+        'set "mode": "blocking" in the container\'s logConfiguration options (the ECS module in infra/terraform '
+        "does) and register a new task definition revision",
+        warn=True,
+    )
 
 
 def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -> list[RunInfo]:
     """opsctl tasks of this env that ECS still lists (stopped ones for about an hour), newest first."""
-    cluster = clients.env.cluster
-    arns = [*clients.list_task_arns("RUNNING"), *clients.list_task_arns("STOPPED")]
-    if not arns:
-        return []
-    resp = clients.call(
-        "ecs", "DescribeTasks", lambda: clients.ecs.describe_tasks(cluster=cluster, tasks=arns[:100], include=["TAGS"])
-    )
+    arns = [*clients.task_arns(desired="RUNNING"), *clients.task_arns(desired="STOPPED")]
     prefix = started_by(env, "")
-    ours = [t for t in resp.get("tasks", []) if (t.get("startedBy") or "").startswith(prefix)]
+    ours = [t for t in clients.describe(arns) if (t.get("startedBy") or "").startswith(prefix)]
     ours.sort(key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""), reverse=True)
     return [info_of(t, resolver.run_ref(t["taskArn"])) for t in ours[:limit]]
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 T = TypeVar("T")
+Desired = Literal["RUNNING", "STOPPED"]
 
 
 class EcsClients:
@@ -62,13 +63,37 @@ class EcsClients:
             self._logs[region] = self.client_for("logs", region)
         return self._logs[region]
 
-    def list_task_arns(self, desired: Literal["RUNNING", "STOPPED"], by: str | None = None) -> list[str]:
-        """ListTasks in the cluster (first 100), optionally only those with startedBy == `by`."""
-        kwargs: dict[str, Any] = {"cluster": self.env.cluster, "desiredStatus": desired, "maxResults": 100}
-        if by:
-            kwargs["startedBy"] = by
-        page = self.call("ecs", "ListTasks", lambda: self.ecs.list_tasks(**kwargs))
-        return list(page.get("taskArns", []))
+    def task_arns(
+        self, *, started_by: str | None = None, desired: Literal["RUNNING", "STOPPED"] | None = None
+    ) -> list[str]:
+        """Every ListTasks page of the cluster: by startedBy alone ("When you specify startedBy as the filter, it
+        must be the only filter": it lists RUNNING tasks, recently stopped ones may appear), or by desiredStatus."""
+        kwargs: dict[str, Any] = {"cluster": self.env.cluster, "maxResults": 100}
+        if started_by:
+            kwargs["startedBy"] = started_by
+        elif desired:
+            kwargs["desiredStatus"] = desired
+        arns: list[str] = []
+        while True:
+            page = self.call("ecs", "ListTasks", lambda: self.ecs.list_tasks(**kwargs))
+            arns += page.get("taskArns", [])
+            if not page.get("nextToken"):
+                return arns
+            kwargs["nextToken"] = page["nextToken"]
+
+    def describe(self, arns: list[str]) -> list[Any]:
+        """DescribeTasks (with tags) of any number of tasks, 100 per call."""
+        found: list[Any] = []
+        for start in range(0, len(arns), 100):
+            found += self._describe(arns[start : start + 100])
+        return found
+
+    def _describe(self, chunk: list[str]) -> list[Any]:
+        cluster = self.env.cluster
+        resp = self.call(
+            "ecs", "DescribeTasks", lambda: self.ecs.describe_tasks(cluster=cluster, tasks=chunk, include=["TAGS"])
+        )
+        return list(resp.get("tasks", []))
 
     def close(self) -> None:
         """Close the clients' connection pools."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsctl.errors import LaunchError
+from opsctl.errors import LaunchError, NotStarted
 from opsctl.model import RunSpec
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.errors import error_code, error_message, translate
@@ -19,6 +19,10 @@ OVERRIDE_LIMIT = 8192  # RunTask: all overrides, JSON formatting included
 STARTED_BY_MAX = 128
 CLIENT_TOKEN_MAX = 64
 TAG_VALUE_MAX = 256
+# RunTask failures after which nothing started and a new launch may succeed: no capacity (Fargate: "Capacity is
+# unavailable at this time…"), no ENI/CPU/memory on the instances, or a disconnected agent (AWS developer guide,
+# api_failures_messages). MISSING and ATTRIBUTE name a configuration problem: launching again would not help.
+RETRYABLE_FAILURES = ("RESOURCE:", "AGENT", "Capacity is unavailable")
 
 
 def started_by(env: str, task: str) -> str:
@@ -30,6 +34,11 @@ def client_token(run_id: str, suffix: str = "") -> str:
     """The RunTask idempotency token for a run id (ASCII 33–126, ≤64 chars)."""
     token = "".join(ch for ch in f"opsctl-{run_id}" if 33 <= ord(ch) <= 126)
     return token[: CLIENT_TOKEN_MAX - len(suffix)] + suffix
+
+
+def _round(spec: RunSpec) -> str:
+    """The token suffix of a launch round: ECS answers a reused token with its first result, failure included."""
+    return f"-r{spec.launch_round}" if spec.launch_round else ""
 
 
 def _tag_value(value: str) -> str:
@@ -57,7 +66,7 @@ def request(target: Target, spec: RunSpec, with_tags: bool = True) -> dict[str, 
         "taskDefinition": target.task_definition,
         "count": 1,
         "startedBy": started_by(spec.env, spec.task),
-        "clientToken": client_token(spec.run_id, "" if with_tags else "-nt"),
+        "clientToken": client_token(spec.run_id, _round(spec) + ("" if with_tags else "-nt")),
         "overrides": {"containerOverrides": [override]},
     }
     if target.subnets:
@@ -123,6 +132,8 @@ def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str
     if failures or not tasks:
         parts = ((f.get("reason", "?"), f.get("detail", ""), f"[{f['arn']}]" if f.get("arn") else "") for f in failures)
         reasons = "; ".join(" ".join(p for p in part if p) for part in parts)
+        if failures and all(str(f.get("reason", "")).startswith(RETRYABLE_FAILURES) for f in failures):
+            raise NotStarted(redact(f"ECS started nothing: {reasons}"))
         raise LaunchError(
             redact(
                 f"ECS did not start the task: {reasons or 'no task and no failure returned'} — check the "

@@ -101,21 +101,21 @@ class EcsProvider:
         """RunTask once; the clientToken comes from the run id, so a retry returns the same task."""
         return self.resolver.run_ref(run_task(self.clients, self.resolver.target(), spec, self._notes))
 
+    def _launched(self, spec: RunSpec) -> list[Any]:
+        """Tasks carrying OPSCTL_RUN_ID == spec.run_id, oldest first (ListTasks by startedBy, every page, then
+        DescribeTasks)."""
+        arns = self.clients.task_arns(started_by=started_by(spec.env, spec.task))
+        tasks = [t for t in self.clients.describe(arns) if launched_with(t, "OPSCTL_RUN_ID") == spec.run_id]
+        return sorted(tasks, key=lambda t: str(t.get("createdAt") or ""))
+
     def find_run(self, spec: RunSpec) -> RunRef | None:
-        """The task carrying OPSCTL_RUN_ID == spec.run_id (ListTasks by startedBy, then DescribeTasks)."""
-        by = started_by(spec.env, spec.task)
-        arns = [*self.clients.list_task_arns("RUNNING", by), *self.clients.list_task_arns("STOPPED", by)]
-        if not arns:
-            return None
-        resp = self.clients.call(
-            "ecs",
-            "DescribeTasks",
-            lambda: self.clients.ecs.describe_tasks(cluster=self.env.cluster, tasks=arns[:100], include=["TAGS"]),
-        )
-        for task in resp.get("tasks", []):
-            if launched_with(task, "OPSCTL_RUN_ID") == spec.run_id:
-                return self.resolver.run_ref(task["taskArn"])
-        return None
+        """The task carrying OPSCTL_RUN_ID == spec.run_id."""
+        tasks = self._launched(spec)
+        return self.resolver.run_ref(tasks[0]["taskArn"]) if tasks else None
+
+    def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
+        """Other tasks carrying this run id (none in practice: RunTask is idempotent by clientToken)."""
+        return [self.resolver.run_ref(t["taskArn"]) for t in self._launched(spec) if t["taskArn"] != ref.id]
 
     def ref(self, run: str) -> RunRef:
         """A task ARN or id typed by a user → RunRef (for `wait`, `logs`, `stop`)."""
@@ -148,7 +148,7 @@ class EcsProvider:
                 "for about an hour only"
             )
         target = self.resolver.cached
-        status = status_of(tasks[0], target.container if target else None)
+        status = status_of(tasks[0], target.container if target else None, self.env.name)
         if status.state is State.STOPPED and target is not None and target.logs is None:
             status = replace(status, details=(*status.details, ("Logs", "not streamed (no awslogs log configuration)")))
         return status
@@ -169,8 +169,13 @@ class EcsProvider:
         )
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
-        """Tasks opsctl started for this env and task whose desired status is still RUNNING."""
-        return [self.resolver.run_ref(arn) for arn in self.clients.list_task_arns("RUNNING", started_by(env, task))]
+        """Tasks opsctl started for this env and task that have not stopped (a listing by startedBy can show
+        recently stopped ones too)."""
+        arns = self.clients.task_arns(started_by=started_by(env, task))
+        running = [
+            t for t in self.clients.describe(arns) if "STOPPED" not in (t.get("desiredStatus"), t.get("lastStatus"))
+        ]
+        return [self.resolver.run_ref(t["taskArn"]) for t in running]
 
     def info(self, ref: RunRef) -> RunInfo:
         """Who launched a task, for which env and task, and how it is doing (DescribeTasks with tags)."""

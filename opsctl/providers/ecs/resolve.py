@@ -27,6 +27,7 @@ class LogTarget:
     prefix: str
     container: str
     region: str
+    mode: str | None = None  # the awslogs `mode` option; unset means non-blocking (ECS's default since June 2025)
 
     def stream(self, task_id: str) -> str:
         """The awslogs stream of one task: `prefix/container/task-id`."""
@@ -163,9 +164,8 @@ def _logs(
     group = env.log_group or options.get("awslogs-group")
     prefix = env.log_stream_prefix or options.get("awslogs-stream-prefix")
     if group and prefix:
-        return LogTarget(
-            group=group, prefix=prefix, container=container, region=options.get("awslogs-region") or region
-        ), None
+        region = options.get("awslogs-region") or region
+        return LogTarget(group=group, prefix=prefix, container=container, region=region, mode=options.get("mode")), None
     if driver and driver != "awslogs" and not group:
         why = f"logs with the {driver!r} driver, not awslogs"
     elif group:

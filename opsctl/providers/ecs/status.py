@@ -28,6 +28,25 @@ STOP_REQUESTED = {State.PENDING: State.STOPPING, State.RUNNING: State.STOPPING}
 CLEAN_STOP_CODES = frozenset({None, "EssentialContainerExited"})
 # The reasons shown in the summary's details, in this order, when the end was not clean.
 REASON_ROWS = (("Stop code", "stopCode"), ("Stopped reason", "stoppedReason"), ("Container reason", "reason"))
+# A Fargate task that failed to start for lack of capacity (no ENI came up, no capacity in the zone): nothing
+# ran, and a new launch may find capacity (airflow PR #22002; AWS developer guide, stopped-task errors).
+CAPACITY_REASONS = ("Timeout waiting for network interface provisioning", "Capacity is unavailable", "RESOURCE:")
+# Failed-to-start errors whose cause is known, with the likely fix (copilot #3104, #1893; cloud-apis.md §11).
+LIKELY_FIXES = (
+    (
+        "ResourceInitializationError",
+        "likely fix: let the task's execution role read its secrets (secretsmanager:GetSecretValue or "
+        "ssm:GetParameters, and kms:Decrypt for a customer-managed key) and pull from ECR, and give the task's "
+        "subnets a way to Secrets Manager and ECR: VPC endpoints, a NAT gateway, or assign_public_ip = true in "
+        "a public subnet",
+    ),
+    (
+        "CannotPullContainerError",
+        "likely fix: check that the image and tag exist (opsctl build {env} pushes one and points the task "
+        "definition at it) and that the execution role may pull it (ecr:GetAuthorizationToken, "
+        "ecr:BatchGetImage, ecr:GetDownloadUrlForLayer) over a route to ECR (VPC endpoints or NAT)",
+    ),
+)
 
 
 def launched_with(task: TaskTypeDef, name: str) -> str | None:
@@ -72,7 +91,17 @@ def _container(task: TaskTypeDef, hint: str | None) -> Any:
     return next((c for c in containers if c.get("name") == name), containers[0] if containers else None)
 
 
-def status_of(task: TaskTypeDef, container_hint: str | None = None) -> Status:
+def likely_fix(reason: str | None, env: str) -> str | None:
+    """The reason of a task that never started, with the next step when the cause is a known one."""
+    if reason is None:
+        return None
+    for marker, fix in LIKELY_FIXES:
+        if marker in reason:
+            return f"{reason} — {fix.format(env=env)}"
+    return reason
+
+
+def status_of(task: TaskTypeDef, container_hint: str | None = None, env: str = "ENV") -> Status:
     """Map a DescribeTasks task to a Status; when STOPPED, the overridden container's exit code and reasons."""
     last = task.get("lastStatus") or "PENDING"
     state = state_of(last, task.get("desiredStatus"))
@@ -82,6 +111,9 @@ def status_of(task: TaskTypeDef, container_hint: str | None = None) -> Status:
     container = _container(task, container_hint) or {}
     exit_code = container.get("exitCode")
     reason, reasons = stop_reason(exit_code, task.get("stopCode"), task.get("stoppedReason"), container.get("reason"))
+    never_ran = task.get("stopCode") == "TaskFailedToStart"
+    if never_ran:
+        reason = likely_fix(reason, env)
     revision = task.get("taskDefinitionArn", "?").rsplit("/", 1)[-1]
     return Status(
         state=State.STOPPED,
@@ -93,6 +125,7 @@ def status_of(task: TaskTypeDef, container_hint: str | None = None) -> Status:
         stopped_at=task.get("stoppedAt"),
         # the essential container's exit: the awslogs driver has flushed by then
         output_ended_at=task.get("executionStoppedAt"),
+        relaunch=never_ran and str(task.get("stoppedReason") or "").startswith(CAPACITY_REASONS),
     )
 
 

@@ -66,6 +66,10 @@ class LocalProvider:
         """The run with this spec's run id, if it was started."""
         return self.ref(spec.run_id) if (self.root / spec.run_id / "pid").exists() else None
 
+    def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
+        """None: a local run's directory is its run id, so a second launch cannot make another."""
+        return []
+
     def ref(self, run: str) -> RunRef:
         """A local run id → its RunRef."""
         run_dir = self.root / run

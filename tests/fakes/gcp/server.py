@@ -177,6 +177,9 @@ class FakeGcp(LoggingFake):
         return execution
 
     def _operation(self, execution: Execution) -> Any:
+        """The LRO of a RunJob or CancelExecution: metadata and response are both the Execution, and the
+        metadata (its name, log_uri) is on the very first reply; the operation is done only when the
+        execution has finished (googleapis job.proto `operation_info`; api_core operation.from_gapic)."""
         name = f"projects/{self.world.project}/locations/{self.world.region}/operations/{uuid.uuid4()}"
         self._operations[name] = execution.name
         return self._operation_pb(name, execution)
@@ -200,7 +203,7 @@ class FakeGcp(LoggingFake):
             context.abort(grpc.StatusCode.NOT_FOUND, f"Resource '{request.name}' was not found")
         assert job is not None
         pb = run_v2.Job.pb()(name=job.name)
-        pb.template.task_count = 1
+        pb.template.task_count = job.task_count
         pb.template.template.max_retries = job.max_retries
         for cname, (image, env, args) in job.containers.items():
             container = pb.template.template.containers.add(name=cname, image=image, args=args)
@@ -211,6 +214,8 @@ class FakeGcp(LoggingFake):
         return pb
 
     def _run_job(self, request: Any, context: grpc.ServicerContext) -> Any:
+        # RunJobRequest has no request id and Execution labels are output-only: every call that reaches the
+        # server creates an execution, a retried one too (googleapis google/cloud/run/v2/job.proto, §11).
         job = self.world.jobs.get(request.name)
         if job is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Resource '{request.name}' was not found")
@@ -231,7 +236,8 @@ class FakeGcp(LoggingFake):
             if override.args or override.clear_args:
                 args = list(override.args)
         timeout = request.overrides.timeout.seconds if request.overrides.HasField("timeout") else 600
-        return self._operation(self.world.run(job, container, env, args, timeout))
+        execution = self.world.run(job, container, env, args, timeout, request.overrides.task_count)
+        return self._operation(execution)
 
     def _update_job(self, request: Any, context: grpc.ServicerContext) -> Any:
         job = self.world.jobs.get(request.job.name)
@@ -269,10 +275,12 @@ class FakeGcp(LoggingFake):
     def _list_executions(self, request: Any, context: grpc.ServicerContext) -> Any:
         if request.parent not in self.world.jobs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Resource '{request.parent}' was not found")
-        mine = [e for e in reversed(self.executions) if e.job.name == request.parent]  # newest first
+        now = self.clock()
+        # No filter exists on ListExecutions (parent, page_size, page_token, show_deleted only), newest first,
+        # and a new execution shows up only after the listing's lag (§11).
+        mine = [e for e in reversed(self.executions) if e.job.name == request.parent and self.world.listed(e, now)]
         start = int(request.page_token or 0)
         size = request.page_size or 100
-        now = self.clock()
         response = run_v2.ListExecutionsResponse.pb()(executions=[e.to_pb(now) for e in mine[start : start + size]])
         if start + size < len(mine):
             response.next_page_token = str(start + size)
@@ -290,8 +298,18 @@ class FakeGcp(LoggingFake):
 
     def _get_task(self, request: Any, context: grpc.ServicerContext) -> Any:
         execution = self._execution(request.name.rsplit("/tasks/", 1)[0], context)
-        return execution.task_pb(self.clock())
+        index = request.name.rsplit("-task", 1)[-1]
+        if not index.isdigit() or int(index) >= execution.task_count:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Resource '{request.name}' was not found")
+        return execution.task_pb(self.clock(), int(index))
 
     def _list_tasks(self, request: Any, context: grpc.ServicerContext) -> Any:
         execution = self._execution(request.parent, context)
-        return run_v2.ListTasksResponse.pb()(tasks=[execution.task_pb(self.clock())])
+        now = self.clock()
+        start = int(request.page_token or 0)
+        size = request.page_size or 100
+        indexes = range(start, min(start + size, execution.task_count))
+        response = run_v2.ListTasksResponse.pb()(tasks=[execution.task_pb(now, k) for k in indexes])
+        if start + size < execution.task_count:
+            response.next_page_token = str(start + size)
+        return response

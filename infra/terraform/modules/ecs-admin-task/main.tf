@@ -26,6 +26,7 @@ locals {
         "awslogs-group"         = aws_cloudwatch_log_group.admin.name
         "awslogs-region"        = local.region
         "awslogs-stream-prefix" = var.log_stream_prefix
+        "mode"                  = "blocking" # ECS defaults to non-blocking since June 2025: it drops lines
       }
     }
   }

@@ -1,0 +1,177 @@
+"""Cloud Run's own lines are not the task's output, and a run ends once the last line is in (issue 14): against the
+fake's varlog/system entries (`Container called exit(N).` after each attempt), ingestion delay, retries and several
+tasks per execution, through the real clients and the real Runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import grpc
+import pytest
+
+from opsctl.model import Outcome
+from opsctl.providers.cloudrun import CloudRunProvider
+from opsctl.providers.cloudrun.clients import connect
+from opsctl.runner import Runner
+from tests.contract import FAST_RETRY, RecordingObserver
+from tests.fakes.gcp import FakeGcp, Line, ManualClock, Script, lines
+from tests.fakes.gcp.harness import JOB, RUN_ID, run, spec, staging
+
+pytest_plugins = ("tests.fakes.gcp.fixtures",)
+OOM = (
+    "Memory limit of 512 MiB exceeded with 530 MiB used. Consider increasing the memory limit, see "
+    "https://cloud.google.com/run/docs/configuring/memory-limits"
+)
+
+
+def test_platform_lines_are_notices_never_the_tasks_lines_or_result(provider: CloudRunProvider, fake: FakeGcp) -> None:
+    attempt = [Line(0.0, "seeding"), Line(0.05, OOM, stream="varlog/system"), Line(0.06, '{"ok": true}')]
+    fake.script(Script(start_after=0.1, run_for=0.2, exit_codes=(137, 0), lines=attempt))
+    result, seen = run(provider)
+    assert (result.outcome, result.exit_status) == (Outcome.SUCCEEDED, 0)
+    assert seen.messages == ["seeding", '{"ok":true}'] * 2  # both attempts' own lines, nothing of Cloud Run's
+    assert result.result == {"ok": True}
+    platform = [n for n in seen.notices if n.startswith("Cloud Run (")]
+    assert platform == [
+        f"Cloud Run (task 0): {OOM}",
+        "Cloud Run (task 0): Container called exit(137).",
+        f"Cloud Run (task 0, attempt 2): {OOM}",
+    ]  # a clean exit is no news
+    assert ("attempts", "2 (a failed task is retried up to 3 times)") in result.details
+
+
+def test_a_json_line_that_looks_like_a_platform_line_is_still_the_tasks(
+    provider: CloudRunProvider, fake: FakeGcp
+) -> None:
+    fake.script(Script(start_after=0.1, run_for=0.2, lines=lines(["Container called exit(9).", '{"ok":true,"n":3}'])))
+    result, seen = run(provider)
+    assert seen.messages == ["Container called exit(9).", '{"n":3,"ok":true}']  # 3.0 in the Struct, shown as 3
+    assert result.result == {"ok": True, "n": 3}
+    assert not [n for n in seen.notices if n.startswith("Cloud Run (")]
+
+
+@pytest.fixture
+def manual() -> Iterator[FakeGcp]:
+    server = FakeGcp(ManualClock())
+    server.world.add_job(JOB)
+    server.world.ingestion_delay_s = 1.5
+    yield server
+    server.stop()
+
+
+def watch(fake: FakeGcp, script: Script) -> tuple[float, RecordingObserver, Outcome]:
+    """Run on the fake's manual clock with the provider's real timing; how long after the execution completed the
+    runner returned (fake seconds), what it saw, how it ended."""
+    assert isinstance(fake.clock, ManualClock)
+    clock = fake.clock
+    fake.script(script)
+    provider = CloudRunProvider(staging(fake), connect(fake.address))
+    seen = RecordingObserver()
+    try:
+        result = Runner(provider, spec(), seen, clock=clock, sleep=clock.sleep, retry=FAST_RETRY).run()
+    finally:
+        provider.close()
+    done, _ = fake.executions[-1].done_at()
+    assert done is not None
+    return clock() - done, seen, result.outcome
+
+
+def test_the_drain_ends_when_every_tasks_exit_entry_is_in(manual: FakeGcp) -> None:
+    printed = lines([f"line {i}" for i in range(200)], every=0.02)
+    after, seen, outcome = watch(manual, Script(start_after=1.0, run_for=4.0, lines=printed))
+    assert outcome is Outcome.SUCCEEDED
+    assert seen.messages == [f"line {i}" for i in range(200)]  # every line, though each lands 1.5 s late
+    # The exit entry lands 1.5 s after the end: opsctl returns within one status poll (2 s) of that at most,
+    # not after a quiet window of 6 s.
+    assert 1.5 <= after <= 1.5 + CloudRunProvider.timing.fast_poll_s + 0.5
+
+
+def test_without_an_exit_entry_the_drain_falls_back_to_a_quiet_window(manual: FakeGcp) -> None:
+    killed = Script(start_after=1.0, run_for=2.0, exit_codes=(1,), term_signal=9, lines=lines(["working"]))
+    manual.world.jobs[f"projects/{manual.world.project}/locations/{manual.world.region}/jobs/{JOB}"].max_retries = 0
+    after, seen, outcome = watch(manual, killed)
+    assert outcome is Outcome.FAILED and seen.messages == ["working"]
+    window = CloudRunProvider.timing.drain_settle_s * (CloudRunProvider.timing.drain_quiet_reads - 1)
+    assert window <= after <= CloudRunProvider.timing.drain_max_s + CloudRunProvider.timing.slow_poll_s
+
+
+def test_several_tasks_each_end_with_their_own_exit_entry(manual: FakeGcp) -> None:
+    """`opsctl wait` on an execution of three tasks (started with gcloud … --tasks 3): each task's exit entry."""
+
+    def per_task(env: Mapping[str, str]) -> Script:
+        index = int(env["CLOUD_RUN_TASK_INDEX"])
+        return Script(start_after=1.0, run_for=2.0 + index, lines=[Line(0.1, f"task {index}")])
+
+    clock = manual.clock
+    assert isinstance(clock, ManualClock)
+    manual.script(Script(behaviour=per_task))
+    job = next(iter(manual.world.jobs.values()))
+    execution = manual.world.run(job, "admin", {"OPSCTL_RUN_ID": RUN_ID}, None, 600, task_count=3)
+    provider = CloudRunProvider(staging(manual), connect(manual.address))
+    seen = RecordingObserver()
+    try:
+        runner = Runner(provider, spec(), seen, clock=clock, sleep=clock.sleep, retry=FAST_RETRY)
+        result = runner.watch(provider.ref(execution.short))
+    finally:
+        provider.close()
+    done, _ = execution.done_at()
+    assert done is not None and result.outcome is Outcome.SUCCEEDED
+    assert sorted(seen.messages) == ["task 0", "task 1", "task 2"]
+    assert clock() - done <= 1.5 + CloudRunProvider.timing.fast_poll_s + 0.5
+
+
+def test_a_duplicate_that_appears_after_the_find_window_is_cancelled_and_said(
+    provider: CloudRunProvider, fake: FakeGcp
+) -> None:
+    """RunJob's answer is lost, and the execution shows up in the listing only after opsctl's find window: opsctl
+    runs the job again, then finds the first execution carrying its OPSCTL_RUN_ID, cancels it and says so."""
+    fake.world.list_lag_s = 3.0  # longer than the scaled 30 s window (1.5 s)
+    fake.fail("RunJob", grpc.StatusCode.UNAVAILABLE, after=True)
+    fake.script(Script(start_after=0.1, run_for=None), Script(start_after=0.1, run_for=2.5, lines=lines(["ok"])))
+    result, seen = run(provider)
+    assert (result.outcome, result.exit_status, seen.messages) == (Outcome.SUCCEEDED, 0, ["ok"])
+    first, second = fake.executions
+    assert result.run.id == second.short
+    assert first.cancelled_at is not None and second.cancelled_at is None
+    assert (
+        f"run {first.short} also carries OPSCTL_RUN_ID {RUN_ID} (a retried launch whose first attempt took effect "
+        f"late started it); cancelling it — run {second.short} is the one reported here"
+    ) in seen.notices
+
+
+@pytest.mark.parametrize(
+    ("method", "after"),
+    [
+        ("GetJob", False),
+        ("RunJob", False),
+        ("RunJob", True),  # created, answer lost: the lookup afterwards finds it
+        ("ListExecutions", False),  # the lookup after an ambiguous RunJob
+        ("GetExecution", False),
+        ("ListTasks", False),
+        ("ListLogEntries", False),
+        ("TailLogEntries", False),
+        ("CancelExecution", False),  # the stop on --timeout
+    ],
+)
+def test_each_call_failing_in_turn_changes_nothing(
+    provider: CloudRunProvider, fake: FakeGcp, method: str, after: bool
+) -> None:
+    """Each call Cloud Run opsctl makes answers UNAVAILABLE three times in a row: the same outcome, one execution,
+    every line once and in order."""
+    if method == "ListExecutions":
+        fake.fail("RunJob", grpc.StatusCode.UNAVAILABLE, after=True)
+    fake.fail(method, grpc.StatusCode.UNAVAILABLE, times=3, after=after)
+    stops = method == "CancelExecution"
+    printed = [f"line {i:03d}" for i in range(60)]
+    fake.script(
+        Script(start_after=0.1, run_for=None if stops else 0.4, exit_codes=(4,), lines=lines(printed, every=0.005))
+    )
+    result, seen = run(provider, timeout_s=1.0 if stops else None)
+    assert (result.exit_status, len(fake.executions), seen.messages) == (124 if stops else 4, 1, printed)
+    if (method, after) == ("RunJob", True):  # the first RunJob took effect: found, never run again
+        assert (fake.calls["RunJob"], fake.calls["ListExecutions"] >= 1) == (1, True)
+    elif method == "TailLogEntries":  # a failed tail is not retried at once: list reads carry on
+        assert fake.calls["TailLogEntries"] >= 1 and fake.calls["ListLogEntries"] >= 1
+    else:
+        assert fake.calls[method] >= 4
+        assert sum("retrying in" in n for n in seen.notices) >= 3

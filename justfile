@@ -4,11 +4,15 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 set positional-arguments
 
+# Recipes use the project's own tools (opsctl, ruff, mypy, pytest, uv) from .venv/bin, so `.venv/bin/just …`
+# works with no virtualenv activated; without a .venv (opsctl from pipx or uv tool) PATH is searched as usual.
+export PATH := justfile_directory() / ".venv" / "bin" + ":" + env("PATH")
+
 opsctl := env("OPSCTL", "opsctl")
 
 # List the recipes
 default:
-    @just --list
+    @{{just_executable()}} --justfile {{quote(justfile())}} --list
 
 # Create (or update) a superadmin; prompts for username, email and a hidden password
 [group('admin')]
@@ -45,7 +49,7 @@ alias up := update-permissions-remote
 alias ar := add-role-remote
 alias ba := build-admin
 
-# The benchmark suite: prints a table, writes bench/results.json (about 6 minutes)
+# The benchmark suite: prints a table, writes bench/results.json (about 3 minutes)
 [group('dev')]
 bench *args:
     python -m bench "$@"
@@ -148,3 +152,9 @@ audit *args:
         exit 75
     fi
     cat "$out"; exit "$rc"
+
+# Regenerate requirements-dev.lock from pyproject.toml (keeps other pins; `just lock --upgrade` for the newest)
+[group('dev')]
+lock *args:
+    uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+        --custom-compile-command "just lock" --quiet --output-file requirements-dev.lock "$@"

@@ -1,7 +1,7 @@
 """The benchmark suite: `python -m bench` (or `just bench`) runs every benchmark, prints a table and
 writes bench/results.json. Each part runs in its own process so one's memory does not skew another's.
 
-    python -m bench            # about 6 minutes on a 2-core machine
+    python -m bench            # about 3 minutes on a 2-core machine
     python -m bench --quick    # smaller runs, for a smoke check
     python -m bench --only cloudrun-exit,ecs-stop   # rerun those parts; merged into results.json, each part
                                                     # with its own date under "updated"

@@ -244,7 +244,7 @@ def test_bad_durations(text: str) -> None:
 
 def test_repo_config_is_valid() -> None:
     cfg = config.parse_file(Path(__file__).resolve().parent.parent / "opsctl.toml")
-    assert {"local", "staging-ecs", "prod-cloudrun"} <= set(cfg.environments)
+    assert {"local", "staging", "prod"} <= set(cfg.environments)
     assert {"seed-admin", "create-superadmin", "update-permissions", "add-role", "bootstrap-tenant"} <= set(cfg.tasks)
     local = cfg.environment("local")
     assert [cfg.task(local, a).name for a in ("cs", "up", "ar")] == [

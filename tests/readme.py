@@ -19,8 +19,6 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-README = REPO / "README.md"
-
 
 @dataclass(frozen=True)
 class Block:
@@ -45,9 +43,9 @@ class Example:
         return shlex.join(self.argv)
 
 
-def blocks(text: str | None = None) -> list[Block]:
-    """Every fenced block of the README, in order."""
-    lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
+def blocks(root: Path = REPO) -> list[Block]:
+    """Every fenced block of the README (of the checkout at `root`), in order."""
+    lines = (root / "README.md").read_text(encoding="utf-8").splitlines()
     found: list[Block] = []
     start: int | None = None
     lang = ""
@@ -61,29 +59,29 @@ def blocks(text: str | None = None) -> list[Block]:
     return found
 
 
-def marked_block(marker: str, text: str | None = None) -> Block:
+def marked_block(marker: str, root: Path = REPO) -> Block:
     """The fenced block right after `<!-- ci:MARKER -->`."""
-    source = README.read_text(encoding="utf-8") if text is None else text
+    source = (root / "README.md").read_text(encoding="utf-8")
     tag = f"<!-- ci:{marker} -->"
     assert source.count(tag) == 1, f"README.md must have exactly one {tag}"
     line = source[: source.index(tag)].count("\n") + 2
-    block = next(b for b in blocks(source) if b.line >= line)
+    block = next(b for b in blocks(root) if b.line >= line)
     assert block.line == line, f"{tag} must be directly followed by a fenced block"
     return block
 
 
-def marked_command(marker: str) -> str:
+def marked_command(marker: str, root: Path = REPO) -> str:
     """The one command line of the ```sh block after `<!-- ci:MARKER -->`, as .ci/run runs it."""
-    block = marked_block(marker)
+    block = marked_block(marker, root)
     commands = [line for line in block.lines if line.strip()]
     assert block.lang == "sh" and len(commands) == 1, f"ci:{marker} must be a ```sh block of one line"
     return commands[0]
 
 
-def quickstart_summary() -> str:
+def quickstart_summary(root: Path = REPO) -> str:
     """The ```text block after the quick start: what its run prints on stdout."""
-    quickstart = marked_block("quickstart")
-    block = next(b for b in blocks() if b.line > quickstart.line)
+    quickstart = marked_block("quickstart", root)
+    block = next(b for b in blocks(root) if b.line > quickstart.line)
     assert block.lang == "text"
     return "\n".join(block.lines) + "\n"
 

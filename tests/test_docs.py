@@ -124,14 +124,15 @@ def test_console_example(example: readme.Example, shipped: Path, isolated: Path)
 
 
 def sh_lines(program: str) -> list[tuple[str, ...]]:
-    """The `PROGRAM …` lines of the README's ```sh blocks, split as a shell would (comments dropped)."""
-    return [
-        tuple(shlex.split(line, comments=True))
+    """The `PROGRAM …` (or `.venv/bin/PROGRAM …`) lines of the README's ```sh blocks, split as a shell would."""
+    found = [
+        tuple(shlex.split(line.removeprefix(".venv/bin/"), comments=True))
         for block in readme.blocks()
         if block.lang == "sh"
         for line in block.lines
-        if line.startswith(f"{program} ")
+        if line.removeprefix(".venv/bin/").startswith(f"{program} ")
     ]
+    return list(dict.fromkeys(found))
 
 
 @pytest.mark.parametrize("argv", sh_lines("opsctl"), ids=shlex.join)

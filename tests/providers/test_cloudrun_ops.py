@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,8 +133,11 @@ def admin_task(env: Mapping[str, str]) -> Script:
 
 @pytest.fixture
 def seed002(tmp_path: Path) -> Path:
-    """The repository's own opsctl.toml (its create-superadmin task) plus seed 002's staging on Cloud Run."""
+    """The repository's own opsctl.toml (its create-superadmin task), its ECS staging replaced by seed 002's staging
+    on Cloud Run."""
     text = (REPO / "opsctl.toml").read_text(encoding="utf-8")
+    text, dropped = re.subn(r"^\[environments\.staging(\.\w+)?\]\n(?:[^\[].*\n|\n)*", "", text, flags=re.M)
+    assert dropped, "the shipped opsctl.toml has an [environments.staging] to replace"
     (tmp_path / "opsctl.toml").write_text(text + STAGING, encoding="utf-8")
     return tmp_path
 

@@ -72,27 +72,6 @@ def test_ba_dry_run_plans_the_reference_image_for_the_shipped_staging(tmp_path: 
     assert planned.stderr.endswith("opsctl: dry run: nothing was built, pushed or changed\n")
 
 
-def test_lock_recipe_regenerates_the_lockfile_with_uv() -> None:
-    shown = just("--dry-run", "lock", "--upgrade")
-    assert shown.returncode == 0, shown.stderr
-    assert "uv pip compile pyproject.toml --extra dev" in shown.stderr
-    assert "--generate-hashes" in shown.stderr and "--output-file requirements-dev.lock" in shown.stderr
-
-
-def test_list_documents_the_recipes_and_aliases() -> None:
-    out = just("--list")
-    assert out.returncode == 0
-    for recipe, alias in (
-        ("create-superadmin", "cs"),
-        ("update-permissions-remote", "up"),
-        ("add-role-remote", "ar"),
-        ("build-admin", "ba"),
-    ):
-        line = next(line for line in out.stdout.splitlines() if line.strip().startswith(recipe))
-        assert f"[alias: {alias}]" in line and "#" in line
-    assert "seed-admin env email" in out.stdout and "test *args" in out.stdout
-
-
 def test_cs_up_ar_run_non_interactively_on_local(tmp_path: Path) -> None:
     env = {"OPSCTL_CONFIG": str(tmp_path / "opsctl.toml"), "OPSCTL_PARAM_PASSWORD": "long-enough-password"}
     text = (REPO / "opsctl.toml").read_text(encoding="utf-8")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -74,3 +79,26 @@ def test_what_the_requested_extras_add_is_locked_too() -> None:
                     assert canonicalize_name(needed.name) in pins, f"{needed.name} (for {requirement}) is not locked"
                     checked += 1
     assert checked >= 5
+
+
+@pytest.mark.slow
+def test_just_lock_on_this_checkout_changes_nothing(tmp_path: Path) -> None:
+    """The lock is exactly what `just lock` makes of pyproject.toml. uv keeps the pins the lock already has, so a
+    difference means pyproject.toml's dependencies changed since the lock was made. Asks the package index, or
+    uv's cache, hence slow."""
+    tools = Path(sys.executable).parent
+    just = shutil.which("just", path=str(tools))
+    assert just is not None and shutil.which("uv", path=str(tools)), "just and uv are dev dependencies"
+    for name in ("justfile", "pyproject.toml", "requirements-dev.lock"):
+        shutil.copy(REPO / name, tmp_path / name)
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    made = subprocess.run(
+        [just, "--justfile", str(tmp_path / "justfile"), "lock"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "requirements-dev.lock").read_text(encoding="utf-8") == LOCK, "run `just lock` and commit"

@@ -77,7 +77,9 @@ analyse:
     zizmor=$(tool zizmor); cjs=$(tool check-jsonschema); hadolint=$(tool hadolint)
     # checkov's dependencies clash with the dev environment's (boto3, packaging, hcl2): it lives in
     # its own venv, .venv/checkov, created on first use from PyPI (about a minute, 300 MB).
-    if [[ -x .venv/checkov/bin/checkov ]]; then checkov=.venv/checkov/bin/checkov
+    # CHECKOV names an existing one (the fresh-clone test passes its parent's, instead of 300 MB more).
+    if [[ -n "${CHECKOV:-}" ]]; then checkov=$CHECKOV
+    elif [[ -x .venv/checkov/bin/checkov ]]; then checkov=.venv/checkov/bin/checkov
     elif command -v checkov >/dev/null 2>&1; then checkov=$(command -v checkov)
     else
         echo "analyse: installing checkov into .venv/checkov (once)"

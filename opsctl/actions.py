@@ -31,6 +31,13 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def defuse(line: str) -> str:
+    """A line opsctl prints that holds text it did not write: one that would read as a workflow command
+    (the runner trims it, then looks for `::` or `##[`) gets a backslash in front, visibly."""
+    head = line.lstrip()
+    return "\\" + line if head.startswith(("::", "##[")) else line
+
+
 def mask_secrets(values: Iterable[str], out: IO[str]) -> None:
     """`::add-mask::` for every secret value, and for each line of a multi-line one."""
     masks: list[str] = []

@@ -6,6 +6,8 @@ import os
 import sys
 from typing import IO
 
+from opsctl.untrusted import visible
+
 
 def use_color(stream: IO[str], no_color_flag: bool = False) -> bool:
     """Colour only on a TTY, never with --no-color, NO_COLOR or TERM=dumb; FORCE_COLOR forces it."""
@@ -37,7 +39,7 @@ def table(header: list[str], rows: list[list[str]]) -> None:
 def print_error(message: str, err: IO[str] | None = None) -> None:
     """One line, on stderr, for every error a user sees."""
     stream = err or sys.stderr
-    # One line, always: a line break that came from user input is shown escaped.
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    # One line, always, and nothing a terminal would interpret: user input and cloud messages are in it.
+    message = visible(message)
     stream.write(f"opsctl: error: {message}\n")
     stream.flush()

@@ -11,6 +11,7 @@ from opsctl.errors import NotStarted, OpsctlError, TemporaryFailure
 from opsctl.model import RunRef, RunSpec, Timing
 from opsctl.providers import Provider
 from opsctl.retry import Retrying
+from opsctl.untrusted import visible
 
 
 class Notices(Protocol):
@@ -91,7 +92,7 @@ class Launch:
         try:
             others = self.call("look for a duplicate run", lambda: self.provider.duplicates(self.spec, ref))
         except OpsctlError as e:
-            self.observer.notice(f"could not check for a duplicate of run {ref.id}: {e}")
+            self.observer.notice(f"could not check for a duplicate of run {ref.id}: {visible(str(e))}")
             return
         for other in others:
             self.observer.notice(

@@ -115,6 +115,7 @@ class LogLine:
     message: str
     timestamp: datetime | None = None
     stream: str = "stdout"  # stdout | stderr | platform (the cloud's own line about the task: a notice)
+    cut: int = 0  # bytes the provider already cut from the end of an over-long line
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class RunResult:
     result: dict[str, Any] | None  # the task's result line (DESIGN.md §4)
     details: tuple[tuple[str, str], ...] = ()
     last_lines: tuple[str, ...] = ()
+    cut_lines: int = 0  # log lines longer than LINE_MAX_BYTES, relayed cut
 
     @property
     def exit_status(self) -> int:

@@ -44,6 +44,7 @@ class TextObserver:
     err: IO[str]
     color: bool
     show_logs: bool = True
+    defuse: bool = False  # outside a stop-commands block under GitHub Actions: no line may read as a command
 
     def __post_init__(self) -> None:
         self._console: Console | None = None
@@ -89,7 +90,7 @@ class TextObserver:
             # broken into several lines, so it can still be copied whole.
             self._console.print(line.message, markup=False, highlight=False, soft_wrap=True)
         else:
-            self.err.write(line.message + "\n")
+            self.err.write((actions.defuse(line.message) if self.defuse else line.message) + "\n")
 
     def notice(self, message: str) -> None:
         """Something the operator should know."""

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
 MASK = "***"
 MIN_LINE = 4  # shortest line of a multi-line secret that is masked on its own
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms in which a task may print `secret`: verbatim, JSON-escaped, Python repr, URL-encoded, base64."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}
+    forms |= {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    raw = secret.encode("utf-8", "surrogatepass")
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms |= {encoded, encoded.rstrip("=")}
+    return forms
 
 
 class Redactor:
@@ -16,18 +28,20 @@ class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[str] = set()
         for secret in secrets:
-            if not secret:
+            if not secret.strip():
                 continue
-            forms.add(secret)
-            # As a task may print it: JSON-escaped (quotes, backslashes, \uXXXX) ...
-            forms.add(json.dumps(secret)[1:-1])
-            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+            forms |= encodings(secret)
             # ... or a multi-line secret line by line, as GitHub masks it (very short lines would mask noise).
             forms.update(line for line in secret.splitlines() if len(line.strip()) >= MIN_LINE)
         self._secrets = sorted(forms, key=len, reverse=True)
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
+
+    @property
+    def forms(self) -> list[str]:
+        """Every string masked, longest first (the local supervisor masks the same before writing)."""
+        return list(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

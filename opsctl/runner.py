@@ -7,7 +7,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from opsctl.redact import Redactor
 from opsctl.retry import Retrying
 from opsctl.settings import RetryPolicy as RetryPolicy  # re-exported: the runner's callers configure it
 from opsctl.settings import timing_scale
+from opsctl.untrusted import RESULT_MAX_DEPTH, shown_line, shown_value, visible
 
 LAST_LINES = 50
 RELAUNCHES = 3  # a run that never started for lack of capacity is launched again at most this many times
@@ -92,11 +93,13 @@ class Runner:
         self._near_end = False
         self._since: datetime | None = None
         self._seen = 0  # lines read so far (the deque of last lines is bounded)
-        self._call = Retrying(self.retry, self.observer.notice, self._sleep, self._redact)
+        # Retry notices quote the cloud's error text: redacted, then made visible.
+        self._call = Retrying(self.retry, self.observer.notice, self._sleep, lambda text: visible(self._redact(text)))
         self._page = LogPage((), None)  # the last page read
         self._platform = False  # a platform line (a container's exit, …) arrived since the last poll
         self._relaunches = 0
         self._launched = False  # this runner launched the run (`run`), so it may launch it again
+        self._cut_lines = 0  # lines longer than LINE_MAX_BYTES, relayed cut
         self._launch = Launch(
             self.provider, self.spec, self.observer, self._call, self._timing, self.clock, self._sleep, self.cancel
         )
@@ -184,7 +187,7 @@ class Runner:
                 continue
             if not follow:
                 return None
-            status = self._call("poll", lambda: self.provider.poll(ref))
+            status = self._poll(ref)
             if status.state is State.STOPPED:
                 self._drain(ref, status)
                 return status
@@ -228,7 +231,7 @@ class Runner:
             self.observer.notice(f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}")
             watch.stop_outcome = Outcome.DETACHED
             return True
-        watch.status = self._call("poll", lambda: self.provider.poll(ref))
+        watch.status = self._poll(ref)
         if watch.status.state is State.STOPPED:
             return True  # it ended by itself before the stop: its own exit code stands
         outcome = Outcome.TERMINATED if self.cancel.first == signal.SIGTERM else Outcome.INTERRUPTED
@@ -246,7 +249,7 @@ class Runner:
         """Poll the run; True when it stopped (reported after the drain, below the last log lines)."""
         timing = self._timing
         self._platform = False
-        watch.status = self._call("poll", lambda: self.provider.poll(ref))
+        watch.status = self._poll(ref)
         if watch.status.state is State.STOPPED:
             return True
         self.observer.status(watch.status, now - watch.start)
@@ -289,6 +292,16 @@ class Runner:
             self._sleep(deadline - self.clock())
         return len(self.cancel.signals) > seen
 
+    def _poll(self, ref: RunRef) -> Status:
+        """Poll the run; the cloud's words in the status (state, reason, details) enter here, made visible."""
+        status = self._call("poll", lambda: self.provider.poll(ref))
+        return replace(
+            status,
+            raw=visible(status.raw),
+            reason=shown_line(self._redact(status.reason))[0] if status.reason else status.reason,
+            details=tuple((visible(k), shown_line(self._redact(v))[0]) for k, v in status.details),
+        )
+
     def _stop(self, ref: RunRef, reason: str) -> None:
         self.observer.notice(f"stopping run {ref.id}")
         try:
@@ -308,21 +321,29 @@ class Runner:
         return page.more
 
     def _emit(self, line: LogLine) -> None:
+        """One line enters: redacted, then cut and made visible; a result line's fields likewise."""
         if self._since is not None and line.timestamp is not None and line.timestamp < self._since:
             return
         if line.stream == "platform":
             # The cloud's own words about the task (an exit, out of memory): a notice, never the task's output.
             self._platform = True
-            self.observer.notice(self._redact(line.message))
+            self.observer.notice(shown_line(self._redact(line.message))[0])
             return
-        message = self._redact(line.message)
+        redacted = self._redact(line.message)
+        message, cut = shown_line(redacted, line.cut)
+        if cut:
+            self._cut_lines += 1
         clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
         self._last.append(message)
         self._seen += 1
-        if line.stream == "stdout":
-            parsed = parse_result_line(line.message)
+        if line.stream == "stdout" and not cut:
+            try:
+                parsed = parse_result_line(line.message)
+            except ValueError as e:
+                self.observer.notice(f"ignored the task's result line: {e}")
+                parsed = None
             if parsed is not None:
-                self._result = self._redact.value(parsed)
+                self._result = shown_value(self._redact.value(parsed))
                 self._near_end = True  # the result line is a task's last word: poll fast from here on
         if self.stream_logs:
             self.observer.log(clean)
@@ -342,13 +363,18 @@ class Runner:
         ended = status.output_ended_at if status else None
         settled = ended is not None and (self.now() - ended).total_seconds() >= window
         last_news = self.clock()
+        signals = len(self.cancel.signals)
         while True:
             seen = self._seen
             try:
-                while self._read(ref):  # a full page: the next one is ready now
+                # A full page: the next one is ready now; but a new signal or the deadline ends the drain.
+                while self._read(ref) and self.clock() < deadline and len(self.cancel.signals) == signals:
                     pass
             except OpsctlError as e:
                 self.observer.notice(f"could not read the last log lines: {e}")
+                return
+            if len(self.cancel.signals) != signals:
+                self.observer.notice("stopped reading the last log lines: interrupted")
                 return
             if self._page.final:
                 return
@@ -383,16 +409,46 @@ class Runner:
             result=self._result,
             details=tuple((k, self._redact(v)) for k, v in status.details) if status else (),
             last_lines=tuple(self._last),
+            cut_lines=self._cut_lines,
         )
 
 
 def parse_result_line(message: str) -> dict[str, Any] | None:
-    """A task's result line: a single-line JSON object with an "ok" key (DESIGN.md §4)."""
+    """A task's result line: a single-line JSON object with an "ok" key (DESIGN.md §4).
+
+    None when the line is not meant as one; ValueError (saying why) when it looks like one but cannot be
+    used: invalid JSON, or nested deeper than RESULT_MAX_DEPTH.
+    """
     text = message.strip()
     if not (text.startswith("{") and text.endswith("}") and '"ok"' in text):
         return None
+    # Bracket count first: json.loads recurses, and a deep enough line would exhaust the stack.
+    if text.count("{") + text.count("[") > RESULT_MAX_DEPTH and _nesting(text) > RESULT_MAX_DEPTH:
+        raise ValueError(f"nested deeper than {RESULT_MAX_DEPTH} levels")
     try:
         value = json.loads(text)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError) as e:
+        raise ValueError("not valid JSON") from e
     return value if isinstance(value, dict) and "ok" in value else None
+
+
+def _nesting(text: str) -> int:
+    """How deeply brackets nest in JSON text, outside strings (an upper bound on the value's depth)."""
+    level = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            level += 1
+            deepest = max(deepest, level)
+        elif char in "}]":
+            level -= 1
+    return deepest

@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "opsctl.model",
             "opsctl.errors",
             "opsctl.redact",
+            "opsctl.untrusted",
             "opsctl.permissions",
             "opsctl.settings",
             "opsctl.state",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
+from opsctl import actions
 from opsctl.cancel import CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.config import parse_duration
@@ -38,7 +39,8 @@ class _Split:
     """The log lines are this command's output (stdout); notices (retries, the cloud's own lines) go to stderr."""
 
     def __init__(self) -> None:
-        self._out = TextObserver(sys.stdout, False)
+        # Outside any stop-commands block: under GitHub Actions, no line may read as a workflow command.
+        self._out = TextObserver(sys.stdout, False, defuse=actions.active())
         self._err = TextObserver(sys.stderr, False)
 
     def launched(self, ref: RunRef) -> None:

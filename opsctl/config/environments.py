@@ -19,7 +19,7 @@ from opsctl.config.schema import (
     TaskOverride,
     suggest,
 )
-from opsctl.config.tasks import NAME_RE, check_placeholders, placeholders
+from opsctl.config.tasks import NAME_RE, check_placeholders, placeholders, secret_names
 
 _ENV_COMMON = {"provider", "protected", "allowed_refs", "env", "tasks"}
 _BUILD = {"image", "build"}
@@ -94,7 +94,8 @@ def _task_overrides(f: Fields, key: str, data: dict[str, Any], tasks: dict[str, 
         override = TaskOverride(
             command=f.command(raw, okey), env=f.env_table(raw, okey), timeout_s=f.duration(raw, okey)
         )
-        check_placeholders(f, okey, override.command, override.env, placeholders(tasks[task_name].params))
+        params = tasks[task_name].params
+        check_placeholders(f, okey, override.command, override.env, placeholders(params), secret_names(params))
         overrides[task_name] = override
     return overrides
 

@@ -13,6 +13,7 @@ from typing import Any
 from opsctl.errors import UsageError
 
 PROVIDER_KINDS = ("local", "ecs", "cloudrun")
+SECRET_MIN_LENGTH = 6  # a shorter (or blank) secret is refused: masking it would mangle ordinary output
 PARAM_TYPES = ("string", "email", "secret", "choice", "int", "bool")
 # The same rule as the reference admin task's EMAIL_RE, so opsctl refuses exactly what the task would.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -75,6 +76,11 @@ class ParamSpec:
             raise ValueError(f"{shown} is not one of: {', '.join(self.choices)}")
         elif self.type == "secret" and not raw:
             raise ValueError("the value is empty")
+        elif self.type == "secret" and (not raw.strip() or len(raw) < SECRET_MIN_LENGTH):
+            raise ValueError(
+                f"a secret must be at least {SECRET_MIN_LENGTH} characters and not blank: "
+                "a shorter one would be masked inside opsctl's own words"
+            )
         if self.pattern and not re.fullmatch(self.pattern, raw):
             raise ValueError(f"{shown} does not match the pattern {self.pattern}")
         return raw

@@ -58,7 +58,7 @@ def parse_task(f: Fields, name: str, data: dict[str, Any]) -> TaskConfig:
     )
     command = f.command(data, key)
     env = f.env_table(data, key)
-    check_placeholders(f, key, command, env, placeholders(params))
+    check_placeholders(f, key, command, env, placeholders(params), secret_names(params))
     return TaskConfig(
         name=name,
         help=f.str_(data, key, "help") or "",
@@ -74,6 +74,11 @@ def parse_task(f: Fields, name: str, data: dict[str, Any]) -> TaskConfig:
 def placeholders(params: tuple[ParamSpec, ...] = ()) -> set[str]:
     """The `{name}`s a task's command and env may use: its parameters and the built-ins."""
     return {p.name for p in params} | set(BUILTINS)
+
+
+def secret_names(params: tuple[ParamSpec, ...]) -> frozenset[str]:
+    """The names of a task's secret parameters."""
+    return frozenset(p.name for p in params if p.secret)
 
 
 def _param(f: Fields, key: str, name: str, data: dict[str, Any]) -> ParamSpec:
@@ -130,9 +135,14 @@ def _with_default(f: Fields, key: str, spec: ParamSpec, default: Any) -> ParamSp
 
 
 def check_placeholders(
-    f: Fields, key: str, command: tuple[str, ...] | None, env: Mapping[str, str], allowed: set[str]
+    f: Fields,
+    key: str,
+    command: tuple[str, ...] | None,
+    env: Mapping[str, str],
+    allowed: set[str],
+    secrets: frozenset[str] = frozenset(),
 ) -> None:
-    """Every `{name}` in `command` and `env` values must be one of `allowed`."""
+    """Every `{name}` in `command` and `env` values must be one of `allowed`; a secret only in `env`."""
     items = [(f"{key}.command[{i}]", v) for i, v in enumerate(command or ())]
     items += [(f"{key}.env.{k}", v) for k, v in env.items()]
     for where, text in items:
@@ -146,6 +156,12 @@ def check_placeholders(
                     where,
                     f"unknown placeholder {{{name}}}; use a parameter of this task or a built-in "
                     f"({', '.join('{' + b + '}' for b in BUILTINS)})",
+                )
+            if name in secrets and ".command[" in where:
+                raise f.fail(
+                    where,
+                    f"the secret parameter {{{name}}} cannot be part of the command: a command line is visible in "
+                    "ps, in ECS DescribeTasks and in the Cloud Run console; pass it through env instead",
                 )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from opsctl.model import RunResult
-from opsctl.state import state_dir
+from opsctl.state import private_dir, state_dir
 
 FILE = "history.jsonl"
 
@@ -65,7 +65,7 @@ def record(result: RunResult, origin: str | None = None) -> HistoryEntry:
     )
     line = json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
     path = history_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         # Writers take turns, so the last byte read below is not one of another writer's half-written line.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
+from opsctl.actions import defuse
 from opsctl.console import duration_text, use_color
 from opsctl.errors import RESERVED_EXIT_CODES
 from opsctl.model import Outcome, RunResult
+from opsctl.untrusted import LINE_MAX_BYTES
 
 
 def emit_result(result: RunResult, output: str, no_color: bool, out: IO[str]) -> None:
@@ -76,6 +78,8 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
     if result.reason:
         rows.append(("Reason", result.reason))
     rows += [(k[:1].upper() + k[1:], v) for k, v in result.details]
+    if result.cut_lines:
+        rows.append(("Lines cut", f"{result.cut_lines} (longer than {LINE_MAX_BYTES // 1024} KiB)"))
     rows += result_rows(result.result)
     if result.run.console_url:
         rows.append(("Console", result.run.console_url))
@@ -103,6 +107,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "duration_s": result.duration_s,
         "actor": result.actor,
         "result": result.result,
+        "lines_cut": result.cut_lines,
         "console_url": result.run.console_url,
         "log_url": result.run.log_url,
     }
@@ -113,7 +118,7 @@ def print_summary(result: RunResult, out: IO[str], color: bool) -> None:
     rows = summary_rows(result)
     if not color:
         width = max(len(k) for k, _ in rows)
-        out.write("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
+        out.write("".join(defuse(f"{k.ljust(width)}  {v}") + "\n" for k, v in rows))
         return
     from rich.console import Console
     from rich.table import Table
@@ -123,5 +128,5 @@ def print_summary(result: RunResult, out: IO[str], color: bool) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, f"[{style}]{value}[/]" if key in ("Status", "Exit code") else value)
+        table.add_row(defuse(key), f"[{style}]{value}[/]" if key in ("Status", "Exit code") else value)
     Console(file=out, force_terminal=True, highlight=False).print(table)

@@ -13,6 +13,8 @@ from pathlib import Path
 from opsctl.config import LocalEnv
 from opsctl.errors import LaunchError
 from opsctl.model import RunSpec
+from opsctl.redact import Redactor
+from opsctl.state import private_dir, write_private
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
@@ -35,8 +37,8 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
     exe = command[0] if os.sep in command[0] else shutil.which(command[0])
     if exe is None or not Path(env.workdir, exe).exists():
         raise LaunchError(f"command {command[0]!r} not found (PATH, or relative to {env.workdir})")
-    run_dir = root / spec.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir = private_dir(root) / spec.run_id
+    run_dir.mkdir(mode=0o700)
     meta = {
         "env": spec.env,
         "task": spec.task,
@@ -44,18 +46,32 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
         "origin": spec.origin,
         "started_at": datetime.now().astimezone().isoformat(),
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    write_private(run_dir / "meta.json", json.dumps(meta))
+    # The task's env (secrets among it) and the forms to mask travel through a pipe, not argv or env:
+    # the supervisor's /proc/PID/cmdline and environ never hold a secret.
     # Python tasks block-buffer a piped stdout; unbuffered, their lines stream as they are printed.
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env_dict()}
-    proc = subprocess.Popen(
-        # -I: the supervisor is stdlib-only, so skip site-packages and start ~3x faster.
-        [sys.executable, "-I", str(SUPERVISOR), str(run_dir), "--", *command],
-        cwd=env.workdir,
-        env=child_env,
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    (run_dir / "pid").write_text(str(proc.pid), encoding="utf-8")
+    given = {"env": {"PYTHONUNBUFFERED": "1", **spec.env_dict()}, "mask": Redactor(spec.secret_values).forms}
+    channel, sender = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            # -I: the supervisor is stdlib-only, so skip site-packages and start ~3x faster.
+            [sys.executable, "-I", str(SUPERVISOR), str(run_dir), str(channel), "--", *command],
+            cwd=env.workdir,
+            pass_fds=(channel,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except BaseException:
+        os.close(sender)
+        raise
+    finally:
+        os.close(channel)
+    try:
+        with os.fdopen(sender, "w", encoding="utf-8") as f:
+            f.write(json.dumps(given))
+    except BrokenPipeError:
+        raise LaunchError(f"the local supervisor of run {spec.run_id} exited before it started the task") from None
+    write_private(run_dir / "pid", str(proc.pid))
     return proc

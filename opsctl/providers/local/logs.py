@@ -8,11 +8,11 @@ from pathlib import Path
 
 from opsctl.model import LogLine, LogPage
 
-PAGE_BYTES = 4 * 1024 * 1024
+PAGE_BYTES = 4 * 1024 * 1024  # the supervisor cuts lines at 64 KiB, so a record is far smaller than a page
 
 
 def read_page(path: Path, cursor: str | None) -> LogPage:
-    """Whole lines after byte offset `cursor` (None: from the start)."""
+    """Whole lines after byte offset `cursor` (None: from the start); every call moves on or says nothing is new."""
     offset = int(cursor or 0)
     if not path.exists():
         return LogPage((), cursor)
@@ -20,8 +20,18 @@ def read_page(path: Path, cursor: str | None) -> LogPage:
         f.seek(offset)
         chunk = f.read(PAGE_BYTES)
     end = chunk.rfind(b"\n") + 1  # only whole lines: the supervisor may be mid-write
-    lines = []
-    for raw in chunk[:end].splitlines():
+    full = len(chunk) == PAGE_BYTES
+    if not end and full:
+        # A record larger than a page (not one this supervisor writes): skip it, say so, and move on.
+        skipped = LogLine("[opsctl: a log record larger than 4 MiB was skipped]", None, "stderr")
+        return LogPage((skipped,), str(offset + len(chunk)), more=True)
+    lines = [_line(raw) for raw in chunk[:end].splitlines()]
+    return LogPage(tuple(lines), str(offset + end) if end else cursor, more=full)
+
+
+def _line(raw: bytes) -> LogLine:
+    try:
         record = json.loads(raw)
-        lines.append(LogLine(record["m"], datetime.fromisoformat(record["t"]), record["s"]))
-    return LogPage(tuple(lines), str(offset + end) if end else cursor, more=len(chunk) == PAGE_BYTES)
+        return LogLine(record["m"], datetime.fromisoformat(record["t"]), record["s"], int(record.get("c", 0)))
+    except (ValueError, KeyError, TypeError):
+        return LogLine("[opsctl: an unreadable log record was skipped]", None, "stderr")

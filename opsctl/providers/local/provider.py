@@ -18,7 +18,7 @@ from opsctl.providers.local.admin import checks
 from opsctl.providers.local.launch import argv, start
 from opsctl.providers.local.logs import read_page
 from opsctl.providers.local.status import alive, status_of
-from opsctl.state import state_dir
+from opsctl.state import state_dir, write_private
 
 
 def runs_dir() -> Path:
@@ -93,7 +93,7 @@ class LocalProvider:
         run_dir = self.root / ref.id
         if (run_dir / "exit.json").exists():
             return
-        (run_dir / "stop.json").write_text(json.dumps({"reason": reason}), encoding="utf-8")
+        write_private(run_dir / "stop.json", json.dumps({"reason": reason}))
         pid = int((run_dir / "pid").read_text(encoding="utf-8"))
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

@@ -1,7 +1,10 @@
 """Supervises one local run so it outlives opsctl: logs to a file, exit code to `exit.json`.
 
-`python -I supervisor.py RUN_DIR -- ARGV…`: provider.py starts it as a plain script, never imports it.
-Stdlib only: it starts on every local run.
+`python -I supervisor.py RUN_DIR FD -- ARGV…`: launch.py starts it as a plain script, never imports it.
+Stdlib only: it starts on every local run. FD is an inherited pipe carrying `{"env": …, "mask": […]}`: the
+task's env overrides and the secret forms to mask, so no secret is on its command line or in its own
+environment. Each line is redacted, and cut at LINE_MAX_BYTES, before it reaches log.jsonl; every file
+it creates is 0600 (its umask is 077; the task gets the umask opsctl had).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 STOP_GRACE_S = 5.0
+LINE_MAX_BYTES = 64 * 1024  # as opsctl.untrusted.LINE_MAX_BYTES (this script imports nothing of opsctl)
+MASK = "***"
 
 
 def _now() -> str:
@@ -30,11 +35,42 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: a reader sees the whole file or none
 
 
-def _pump(pipe: IO[bytes], stream: str, out: IO[str], lock: threading.Lock) -> None:
-    for raw in iter(pipe.readline, b""):
-        record = json.dumps({"t": _now(), "s": stream, "m": raw.decode("utf-8", "replace").rstrip("\r\n")})
+def _read_line(pipe: IO[bytes], limit: int) -> tuple[bytes, int]:
+    """One line of at most `limit` bytes, and how many bytes of it were skipped past that (read, not kept)."""
+    raw = pipe.readline(limit)
+    skipped = 0
+    if len(raw) == limit and not raw.endswith(b"\n"):
+        while True:  # the rest of an over-long line: read in bounded chunks, counted, dropped
+            more = pipe.readline(LINE_MAX_BYTES)
+            if more.endswith(b"\n"):
+                skipped += len(more) - 1  # the line break is not part of the line
+                break
+            if not more:
+                break
+            skipped += len(more)
+    return raw, skipped
+
+
+def _pump(pipe: IO[bytes], stream: str, out: IO[str], lock: threading.Lock, mask: list[str]) -> None:
+    # Read a little past the limit so that a secret straddling it is still masked whole.
+    limit = LINE_MAX_BYTES + max((len(m.encode()) for m in mask), default=0)
+    while True:
+        raw, cut = _read_line(pipe, limit)
+        if not raw:
+            break
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        for secret in mask:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) > LINE_MAX_BYTES:
+            cut += len(data) - LINE_MAX_BYTES
+            text = data[:LINE_MAX_BYTES].decode("utf-8", "ignore")
+        record: dict[str, Any] = {"t": _now(), "s": stream, "m": text}
+        if cut:
+            record["c"] = cut
         with lock:
-            out.write(record + "\n")
+            out.write(json.dumps(record) + "\n")
             out.flush()
     pipe.close()
 
@@ -51,7 +87,11 @@ def _kill_if_alive(child: subprocess.Popen[bytes]) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the command, relay its output into RUN_DIR/log.jsonl, record how it ended."""
-    run_dir, argv = Path(argv[0]), argv[2:]
+    umask = os.umask(0o077)  # what it writes is for opsctl's user alone
+    run_dir, channel, argv = Path(argv[0]), int(argv[1]), argv[3:]
+    with os.fdopen(channel, encoding="utf-8") as f:
+        given = json.load(f)
+    mask: list[str] = given["mask"]
     log = (run_dir / "log.jsonl").open("a", encoding="utf-8")
     lock = threading.Lock()
     child: subprocess.Popen[bytes] | None = None
@@ -70,7 +110,13 @@ def main(argv: list[str]) -> int:
     try:
         # Its own process group, so a stop reaches whatever the task spawned (a shell's children too).
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            argv,
+            env={**os.environ, **given["env"]},
+            umask=umask,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
     except OSError as e:
         reason = f"cannot start {argv[0]!r}: {e.strerror}"
@@ -81,8 +127,8 @@ def main(argv: list[str]) -> int:
     if stop_signal:
         forward(stop_signal[0], None)
     pumps = [
-        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, lock), daemon=True),
-        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, lock), daemon=True),
+        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, lock, mask), daemon=True),
+        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, lock, mask), daemon=True),
     ]
     for pump in pumps:
         pump.start()

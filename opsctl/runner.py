@@ -336,17 +336,17 @@ class Runner:
         clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
         self._last.append(message)
         self._seen += 1
+        if self.stream_logs:
+            self.observer.log(clean)
         if line.stream == "stdout" and not cut:
             try:
                 parsed = parse_result_line(line.message)
             except ValueError as e:
                 self.observer.notice(f"ignored the task's result line: {e}")
-                parsed = None
+                return
             if parsed is not None:
                 self._result = shown_value(self._redact.value(parsed))
                 self._near_end = True  # the result line is a task's last word: poll fast from here on
-        if self.stream_logs:
-            self.observer.log(clean)
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
         """After the run stopped, read until the provider says the last line is in (Cloud Run: every task's

@@ -16,6 +16,7 @@ from opsctl.model import RunSpec
 from opsctl.redact import Redactor
 from opsctl.state import private_dir, write_private
 
+PARAM_ENV_PREFIX = "OPSCTL_PARAM_"
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
 
@@ -51,12 +52,15 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
     # the supervisor's /proc/PID/cmdline and environ never hold a secret.
     # Python tasks block-buffer a piped stdout; unbuffered, their lines stream as they are printed.
     given = {"env": {"PYTHONUNBUFFERED": "1", **spec.env_dict()}, "mask": Redactor(spec.secret_values).forms}
+    # Nor does opsctl's own environment pass on a parameter value it was given (OPSCTL_PARAM_PASSWORD …).
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(PARAM_ENV_PREFIX)}
     channel, sender = os.pipe()
     try:
         proc = subprocess.Popen(
             # -I: the supervisor is stdlib-only, so skip site-packages and start ~3x faster.
             [sys.executable, "-I", str(SUPERVISOR), str(run_dir), str(channel), "--", *command],
             cwd=env.workdir,
+            env=environ,
             pass_fds=(channel,),
             start_new_session=True,
             stdin=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from opsctl.config import EnvConfig, TaskConfig, Value
 from opsctl.model import RunInfo, RunSpec
+from opsctl.untrusted import visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +99,12 @@ def build_spec(
 
 
 def existing_run_spec(env_name: str, info: RunInfo) -> RunSpec:
-    """A RunSpec describing a run started elsewhere (its secret values are unknown here)."""
+    """A RunSpec describing a run started elsewhere (its secret values are unknown here; its tags are untrusted)."""
     return RunSpec(
         env=env_name,
-        task=info.task or "?",
+        task=visible(info.task or "?"),
         run_id=info.ref.id,
         command=None,
         env_vars=(),
-        actor=info.actor or "unknown",
+        actor=visible(info.actor or "unknown"),
     )

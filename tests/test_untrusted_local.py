@@ -329,3 +329,13 @@ def test_every_encoding_of_a_secret_is_masked() -> None:
     assert redact(urllib.parse.quote_plus("a b c d")) == urllib.parse.quote_plus("a b c d")  # not a secret
     assert Redactor(["secret value"])(urllib.parse.quote_plus("secret value")) == "***"
     assert Redactor(["secret value"])(base64.urlsafe_b64encode(b"secret value").decode().rstrip("=")) == "***"
+
+
+def test_logs_under_actions_prints_no_line_that_reads_as_a_workflow_command(project: Path, isolated: Path) -> None:
+    """`opsctl logs` writes the task's lines to stdout, outside any stop-commands block: each is defused."""
+    assert opsctl(project, "run", "dev", "hostile", "--yes").code == 0
+    (run_dir,) = run_dirs(isolated)
+    logs = opsctl(project, "logs", "dev", run_dir.name, GITHUB_ACTIONS="true")
+    assert logs.code == 0, logs.stderr
+    assert "\\::error title=forged::from the task" in logs.stdout.splitlines()
+    assert [line for line in logs.stdout.splitlines() if line.lstrip().startswith(("::", "##["))] == []

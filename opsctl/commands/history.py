@@ -12,6 +12,7 @@ from opsctl.console import table
 from opsctl.providers import Provider
 from opsctl.retry import on_stderr
 from opsctl.sinks import history
+from opsctl.untrusted import visible
 
 
 def history_command(config_path: str | None, env_name: str, limit: int, output: str) -> int:
@@ -60,8 +61,9 @@ def _merged(env: EnvConfig, provider: Provider, limit: int) -> list[dict[str, An
             {
                 k: v
                 for k, v in {
-                    "task": info.task,
-                    "actor": info.actor,
+                    # Tags a run carries are the cloud's text, not opsctl's: shown, never interpreted.
+                    "task": visible(info.task) if info.task else None,
+                    "actor": visible(info.actor) if info.actor else None,
                     "started_at": info.started_at.isoformat() if info.started_at else None,
                     "status": info.state.value if info.state else None,
                     "exit_code": info.exit_code,

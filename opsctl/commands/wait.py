@@ -17,17 +17,18 @@ from opsctl.spec import existing_run_spec
 def wait_command(
     config_path: str | None, env_name: str, run: str, output: str, no_color: bool, interactive: bool
 ) -> int:
-    """Watch RUN to its end as `opsctl run` would have; its secrets are unknown here, so none are masked."""
+    """Watch RUN to its end as `opsctl run` would have (a local run's log was redacted before it was written)."""
     with open_target(config_path, env_name) as (_, env, provider):
         ref = provider.ref(run)
         info = on_stderr()("look up the run", lambda: provider.info(ref))
         ref = info.ref
-        observer = observer_for(env.name, info.task or "?", no_color)
+        spec = existing_run_spec(env.name, info)
+        observer = observer_for(env.name, spec.task, no_color)
         observer.launched(ref)
         cancel = CancelToken()
         runner = Runner(
             provider,
-            existing_run_spec(env.name, info),
+            spec,
             observer,
             cancel=cancel,
             interrupt_grace_s=INTERRUPT_GRACE_S if interactive else 0.0,

@@ -197,8 +197,8 @@ def test_a_record_larger_than_a_page_is_skipped_not_spun_on(tmp_path: Path) -> N
             break
         cursor = page.cursor
     assert messages == [
-        "[opsctl: a log record larger than 4 MiB was skipped]",
-        "[opsctl: an unreadable log record was skipped]",
+        "[opsctl: skipped a log record larger than 4 MiB]",
+        "[opsctl: skipped a damaged line of the run's log]",
         "after",
     ]
 
@@ -339,3 +339,13 @@ def test_logs_under_actions_prints_no_line_that_reads_as_a_workflow_command(proj
     assert logs.code == 0, logs.stderr
     assert "\\::error title=forged::from the task" in logs.stdout.splitlines()
     assert [line for line in logs.stdout.splitlines() if line.lstrip().startswith(("::", "##["))] == []
+
+
+def test_an_error_message_from_a_cloud_is_one_visible_line() -> None:
+    import io
+
+    from opsctl.console import print_error
+
+    err = io.StringIO()
+    print_error("job 'x\x1b]0;pwned\x07' not found\n::error::forged", err)
+    assert err.getvalue() == "opsctl: error: job 'x\\x1b]0;pwned\\x07' not found\\n::error::forged\n"

@@ -9,6 +9,8 @@ from pathlib import Path
 from opsctl.model import LogLine, LogPage
 
 PAGE_BYTES = 4 * 1024 * 1024  # the supervisor cuts lines at 64 KiB, so a record is far smaller than a page
+DAMAGED = "[opsctl: skipped a damaged line of the run's log]"
+OVERSIZED = "[opsctl: skipped a log record larger than 4 MiB]"
 
 
 def read_page(path: Path, cursor: str | None) -> LogPage:
@@ -23,15 +25,16 @@ def read_page(path: Path, cursor: str | None) -> LogPage:
     full = len(chunk) == PAGE_BYTES
     if not end and full:
         # A record larger than a page (not one this supervisor writes): skip it, say so, and move on.
-        skipped = LogLine("[opsctl: a log record larger than 4 MiB was skipped]", None, "stderr")
+        skipped = LogLine(OVERSIZED, None, "stderr")
         return LogPage((skipped,), str(offset + len(chunk)), more=True)
-    lines = [_line(raw) for raw in chunk[:end].splitlines()]
+    lines = [_line(raw) for raw in chunk[:end].splitlines() if raw.strip()]
     return LogPage(tuple(lines), str(offset + end) if end else cursor, more=full)
 
 
 def _line(raw: bytes) -> LogLine:
+    """One record; a damaged one (torn, or the rest of a skipped one) is reported, never fatal."""
     try:
         record = json.loads(raw)
-        return LogLine(record["m"], datetime.fromisoformat(record["t"]), record["s"], int(record.get("c", 0)))
+        return LogLine(str(record["m"]), datetime.fromisoformat(record["t"]), str(record["s"]), int(record.get("c", 0)))
     except (ValueError, KeyError, TypeError):
-        return LogLine("[opsctl: an unreadable log record was skipped]", None, "stderr")
+        return LogLine(DAMAGED, None, "stderr")

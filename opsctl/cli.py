@@ -310,8 +310,9 @@ def _main(argv: list[str]) -> int:
         print_error(str(e))
         if os.environ.get("GITHUB_ACTIONS") == "true":
             from opsctl.actions import error_command
+            from opsctl.untrusted import visible
 
-            sys.stderr.write(error_command("opsctl", str(e)) + "\n")
+            sys.stderr.write(error_command("opsctl", visible(str(e))) + "\n")
         return e.exit_code
     except typer.TyperException as e:
         print_error(e.format_message() + _usage_hint(argv))

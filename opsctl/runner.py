@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from opsctl.redact import Redactor
 from opsctl.retry import Retrying
 from opsctl.settings import RetryPolicy as RetryPolicy  # re-exported: the runner's callers configure it
 from opsctl.settings import timing_scale
-from opsctl.untrusted import RESULT_MAX_DEPTH, shown_line, shown_value, visible
+from opsctl.untrusted import parse_result_line, shown_line, shown_value, visible
 
 LAST_LINES = 50
 RELAUNCHES = 3  # a run that never started for lack of capacity is launched again at most this many times
@@ -307,8 +306,9 @@ class Runner:
         try:
             self._call("stop", lambda: self.provider.stop(ref, reason))
         except OpsctlError as e:
+            why = visible(self._redact(str(e)))
             self.observer.notice(
-                f"could not stop run {ref.id}: {e}; stop it with: opsctl stop {self.spec.env} {ref.id}"
+                f"could not stop run {ref.id}: {why}; stop it with: opsctl stop {self.spec.env} {ref.id}"
             )
 
     def _read(self, ref: RunRef) -> bool:
@@ -371,7 +371,7 @@ class Runner:
                 while self._read(ref) and self.clock() < deadline and len(self.cancel.signals) == signals:
                     pass
             except OpsctlError as e:
-                self.observer.notice(f"could not read the last log lines: {e}")
+                self.observer.notice(f"could not read the last log lines: {visible(self._redact(str(e)))}")
                 return
             if len(self.cancel.signals) != signals:
                 self.observer.notice("stopped reading the last log lines: interrupted")
@@ -411,44 +411,3 @@ class Runner:
             last_lines=tuple(self._last),
             cut_lines=self._cut_lines,
         )
-
-
-def parse_result_line(message: str) -> dict[str, Any] | None:
-    """A task's result line: a single-line JSON object with an "ok" key (DESIGN.md §4).
-
-    None when the line is not meant as one; ValueError (saying why) when it looks like one but cannot be
-    used: invalid JSON, or nested deeper than RESULT_MAX_DEPTH.
-    """
-    text = message.strip()
-    if not (text.startswith("{") and text.endswith("}") and '"ok"' in text):
-        return None
-    # Bracket count first: json.loads recurses, and a deep enough line would exhaust the stack.
-    if text.count("{") + text.count("[") > RESULT_MAX_DEPTH and _nesting(text) > RESULT_MAX_DEPTH:
-        raise ValueError(f"nested deeper than {RESULT_MAX_DEPTH} levels")
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise ValueError("not valid JSON") from e
-    return value if isinstance(value, dict) and "ok" in value else None
-
-
-def _nesting(text: str) -> int:
-    """How deeply brackets nest in JSON text, outside strings (an upper bound on the value's depth)."""
-    level = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            level += 1
-            deepest = max(deepest, level)
-        elif char in "}]":
-            level -= 1
-    return deepest

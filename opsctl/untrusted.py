@@ -8,6 +8,7 @@ a tab stays a tab. A line is cut at LINE_MAX_BYTES with a visible marker, so no 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -61,3 +62,44 @@ def shown_value(obj: Any) -> Any:
     if isinstance(obj, list):
         return [shown_value(v) for v in obj]
     return obj
+
+
+def parse_result_line(message: str) -> dict[str, Any] | None:
+    """A task's result line: a single-line JSON object with an "ok" key (DESIGN.md §4).
+
+    None when the line is not meant as one; ValueError (saying why) when it looks like one but cannot be
+    used: invalid JSON, or nested deeper than RESULT_MAX_DEPTH.
+    """
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}") and '"ok"' in text):
+        return None
+    # Bracket count first: json.loads recurses, and a deep enough line would exhaust the stack.
+    if text.count("{") + text.count("[") > RESULT_MAX_DEPTH and _nesting(text) > RESULT_MAX_DEPTH:
+        raise ValueError(f"nested deeper than {RESULT_MAX_DEPTH} levels")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ValueError("not valid JSON") from e
+    return value if isinstance(value, dict) and "ok" in value else None
+
+
+def _nesting(text: str) -> int:
+    """How deeply brackets nest in JSON text, outside strings (an upper bound on the value's depth)."""
+    level = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            level += 1
+            deepest = max(deepest, level)
+        elif char in "}]":
+            level -= 1
+    return deepest

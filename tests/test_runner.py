@@ -9,7 +9,8 @@ import pytest
 from opsctl.cancel import CancelToken
 from opsctl.errors import LaunchError, TemporaryFailure
 from opsctl.model import Outcome
-from opsctl.runner import RetryPolicy, Runner, parse_result_line
+from opsctl.runner import RetryPolicy, Runner
+from opsctl.untrusted import parse_result_line
 from tests.contract import RecordingObserver, make_spec
 from tests.fakes.scripted import FakeClock, ScriptedProvider
 

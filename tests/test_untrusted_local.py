@@ -23,7 +23,7 @@ import pytest
 
 from opsctl.providers.local.logs import read_page
 from opsctl.redact import Redactor
-from opsctl.untrusted import LINE_MAX_BYTES, shown_line, visible
+from opsctl.untrusted import LINE_MAX_BYTES, parse_result_line, shown_line, visible
 from tests.conftest import REPO, CliResult, run_cli
 from tests.reliability import hostile_task
 
@@ -349,3 +349,19 @@ def test_an_error_message_from_a_cloud_is_one_visible_line() -> None:
     err = io.StringIO()
     print_error("job 'x\x1b]0;pwned\x07' not found\n::error::forged", err)
     assert err.getvalue() == "opsctl: error: job 'x\\x1b]0;pwned\\x07' not found\\n::error::forged\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ('{"ok": true, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper than 32 levels"),
+        ('{"ok": true, "x": ' + "{" * 33 + "}" * 33 + "}", "nested deeper than 32 levels"),
+        ('{"ok": tru}', "not valid JSON"),
+        ('{"ok": true, "n": ' + "9" * 5000 + "}", "not valid JSON"),  # past Python's int-digits limit
+    ],
+)
+def test_an_unusable_result_line_says_why(line: str, why: str) -> None:
+    with pytest.raises(ValueError, match=f"^{why}$"):
+        parse_result_line(line)
+    nested = '{"ok": true, "x": ' + "[" * 31 + '"[{in a string}]"' + "]" * 31 + "}"
+    assert parse_result_line(nested) is not None  # 32 levels, brackets inside strings not counted

@@ -134,3 +134,47 @@ def test_json_output_stays_valid_with_the_characters_escaped(
     }
     assert doc["lines_cut"] == 1
     assert not RAW_CONTROL.search(stdout)
+
+
+def test_a_cloud_stop_reason_is_shown_visibly(
+    tmp_path: Path, ecs_world: EcsWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ECS's own words (stoppedReason, a container's reason) enter through the same sanitiser as a task's."""
+    import threading
+
+    from tests.fakes.moto_ecs import script_stop
+
+    monkeypatch.setenv("OPSCTL_TIMING_SCALE", "0.05")
+    config = tmp_path / "opsctl.toml"
+    config.write_text(CONFIG.replace("@WORKDIR@", str(tmp_path)).replace("@TASK@", str(TASK)), encoding="utf-8")
+    done = threading.Event()
+
+    def agent() -> None:  # ends the first task as ECS would after a failed image pull
+        while not done.wait(0.02):
+            for task in ecs_world.tasks():
+                script_stop(
+                    task,
+                    exit_code=None,
+                    stop_code="TaskFailedToStart",
+                    stopped_reason="CannotPullContainerError: \x1b]52;c;aGk=\x07\n::error::forged",
+                    container_reason="\x1b[2Jpull access denied",
+                )
+                return
+
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    try:
+        code = _main(["--config", str(config), "run", "aws", "hostile", "--yes"])
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    out = capsys.readouterr()
+    assert code == 69, out.err[-2000:]
+    rows = out.out.splitlines()
+    assert (
+        "Reason            CannotPullContainerError: \\x1b]52;c;aGk=\\x07\\n::error::forged: \\x1b[2Jpull access denied"
+        in rows
+    )
+    assert "Stopped reason    CannotPullContainerError: \\x1b]52;c;aGk=\\x07\\n::error::forged" in rows
+    assert "Container reason  \\x1b[2Jpull access denied" in rows
+    assert not RAW_CONTROL.search(out.out + out.err)

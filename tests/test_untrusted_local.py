@@ -145,6 +145,8 @@ def test_nothing_from_a_task_reaches_a_terminal_as_a_control_sequence(project: P
             assert any(re.fullmatch("tab +stays", line) for line in plain.splitlines())
         else:
             assert shown in plain.splitlines(), shown
+    # The summary table (rich, on a terminal) shows a result field's markup as text, not as a link.
+    assert "[link=https://evil.example/]https://good.example/[/link]" in plain
 
 
 # -- bounded ------------------------------------------------------------------------------------------------

@@ -122,11 +122,13 @@ def print_summary(result: RunResult, out: IO[str], color: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     style = {Outcome.SUCCEEDED: "green", Outcome.DETACHED: "cyan"}.get(result.outcome, "red")
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(defuse(key), f"[{style}]{value}[/]" if key in ("Status", "Exit code") else value)
+        # Text, never markup: a result field such as `[link=https://evil.example]ok[/link]` stays text.
+        table.add_row(Text(defuse(key)), Text(value, style=style if key in ("Status", "Exit code") else ""))
     Console(file=out, force_terminal=True, highlight=False).print(table)

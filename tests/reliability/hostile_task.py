@@ -31,12 +31,15 @@ RESULT = {
     "note\x1b[2J": "\x1b]52;c;aGVsbG8=\x07",
     "::error title=t::forged": "v",
     "multi": "a\n::add-mask::Environment\r::set-output name=x::y",
+    # rich markup: printed as markup, it would become a real OSC 8 link on a colour terminal
+    "link": "[link=https://evil.example/]https://good.example/[/link]",
 }
 # The summary rows of RESULT: the widest label is 23 characters.
 RESULT_ROWS = [
     "\\::error title=t::forged  v",
     "Note\\x1b[2J" + " " * 12 + "  \\x1b]52;c;aGVsbG8=\\x07",
     "Multi" + " " * 18 + "  a\\n::add-mask::Environment\\r::set-output name=x::y",
+    "Link" + " " * 19 + "  [link=https://evil.example/]https://good.example/[/link]",
 ]
 
 

@@ -131,6 +131,7 @@ def test_json_output_stays_valid_with_the_characters_escaped(
         "note\\x1b[2J": "\\x1b]52;c;aGVsbG8=\\x07",
         "::error title=t::forged": "v",
         "multi": "a\\n::add-mask::Environment\\r::set-output name=x::y",
+        "link": "[link=https://evil.example/]https://good.example/[/link]",
     }
     assert doc["lines_cut"] == 1
     assert not RAW_CONTROL.search(stdout)
@@ -149,14 +150,14 @@ def test_a_cloud_stop_reason_is_shown_visibly(
     config.write_text(CONFIG.replace("@WORKDIR@", str(tmp_path)).replace("@TASK@", str(TASK)), encoding="utf-8")
     done = threading.Event()
 
-    def agent() -> None:  # ends the first task as ECS would after a failed image pull
+    def agent() -> None:  # ends the first task with reasons that carry escape sequences
         while not done.wait(0.02):
             for task in ecs_world.tasks():
                 script_stop(
                     task,
                     exit_code=None,
                     stop_code="TaskFailedToStart",
-                    stopped_reason="CannotPullContainerError: \x1b]52;c;aGk=\x07\n::error::forged",
+                    stopped_reason="EssentialContainerFailed: \x1b]52;c;aGk=\x07\n::error::forged",
                     container_reason="\x1b[2Jpull access denied",
                 )
                 return
@@ -172,9 +173,9 @@ def test_a_cloud_stop_reason_is_shown_visibly(
     assert code == 69, out.err[-2000:]
     rows = out.out.splitlines()
     assert (
-        "Reason            CannotPullContainerError: \\x1b]52;c;aGk=\\x07\\n::error::forged: \\x1b[2Jpull access denied"
+        "Reason            EssentialContainerFailed: \\x1b]52;c;aGk=\\x07\\n::error::forged: \\x1b[2Jpull access denied"
         in rows
     )
-    assert "Stopped reason    CannotPullContainerError: \\x1b]52;c;aGk=\\x07\\n::error::forged" in rows
+    assert "Stopped reason    EssentialContainerFailed: \\x1b]52;c;aGk=\\x07\\n::error::forged" in rows
     assert "Container reason  \\x1b[2Jpull access denied" in rows
     assert not RAW_CONTROL.search(out.out + out.err)

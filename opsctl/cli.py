@@ -279,6 +279,56 @@ def build(
     raise typer.Exit(build_command(_globals(ctx).config, env, tag, dry_run))
 
 
+@app.command(
+    # \b keeps click from re-wrapping the examples.
+    epilog="\b\nExamples:\n"
+    "  opsctl init staging --ecs-service clinloop-staging/clinloop-staging-api --region eu-west-2\n"
+    "  opsctl init prod --cloudrun-job projects/quill-prod-123456/locations/europe-west2/jobs/quill-admin-prod\n"
+    "  opsctl init        (on a terminal: asks for the environment, the provider and the names)\n\n"
+    "Then check the environment with: opsctl doctor ENV. Exit codes: 2 bad input, or ENV is already there "
+    "(nothing changed); 69 service or job not found; 77 no credentials; 78 the config file cannot be read "
+    "or written."
+)
+def init(
+    ctx: typer.Context,
+    env: Annotated[
+        str | None, typer.Argument(metavar="ENV", help="Name of the new environment, e.g. staging (asked if missing).")
+    ] = None,
+    ecs_service: Annotated[
+        str | None,
+        typer.Option(
+            "--ecs-service",
+            metavar="CLUSTER/SERVICE",
+            help="Read this ECS service: task definition, container, network and awslogs settings.",
+        ),
+    ] = None,
+    cloudrun_job: Annotated[
+        str | None,
+        typer.Option("--cloudrun-job", metavar="projects/P/locations/R/jobs/J", help="Read this Cloud Run job."),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", metavar="R", help="AWS region of the service (default: AWS_REGION or the profile's)."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", metavar="P", help="AWS profile to read with; written to the environment.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Re-point an existing ENV at this target (its other settings are kept)."),
+    ] = False,
+) -> None:
+    """Add environment ENV to opsctl.toml from a live ECS service or Cloud Run job.
+
+    Writes [environments.ENV] into the config (--config PATH, else the nearest opsctl.toml, else a new
+    ./opsctl.toml with a starter task), keeping every other byte and comment of the file.
+    """
+    from opsctl.commands.init import InitOptions, init_command
+
+    options = InitOptions(_globals(ctx).config, env, ecs_service, cloudrun_job, region, profile, force)
+    raise typer.Exit(init_command(options))
+
+
 def _complete(what: str, env: str | None = None) -> list[str]:
     """Names from the config for shell completion; nothing (rather than an error) if it cannot be read."""
     from opsctl import config as config_mod

@@ -197,3 +197,12 @@ _OUTCOME_EXIT = {
     Outcome.TERMINATED: 143,
     Outcome.DETACHED: 0,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What `opsctl init` read from a live service or job: the environment's keys, and what it saw."""
+
+    settings: tuple[tuple[str, str], ...]  # [environments.ENV] keys in the order they are written
+    facts: tuple[str, ...]  # what was read, one line each (shown, and written as comments above the keys)
+    warnings: tuple[str, ...] = ()  # what will not work as a run expects (e.g. no awslogs: no log streaming)

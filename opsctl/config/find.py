@@ -29,5 +29,5 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> tuple[Path, st
             return pyproject, "tool.opsctl"
     raise ConfigError(
         f"no {CONFIG_NAME} in {start} or any parent (nor [tool.opsctl] in a pyproject.toml); "
-        "create one (see README: Configuration) or pass --config PATH"
+        "create one from a live ECS service or Cloud Run job with opsctl init, or pass --config PATH"
     )

@@ -1,4 +1,5 @@
-"""The Cloud Run provider's preflight (`opsctl doctor`) and image update (`opsctl build`).
+"""The Cloud Run provider's preflight (`opsctl doctor`), image update (`opsctl build`) and reading a live job
+(`opsctl init`).
 
 Each takes the environment's Job (its config, clients and names), never the provider: no import circle.
 """
@@ -15,8 +16,8 @@ from typing import Any
 from google.auth import exceptions as auth_exc
 
 from opsctl.config import TaskConfig
-from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
-from opsctl.model import Check
+from opsctl.errors import LaunchError, OpsctlError, TemporaryFailure, UsageError
+from opsctl.model import Check, Discovery
 from opsctl.permissions import CLOUD_RUN_PERMISSIONS, CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS
 from opsctl.providers.cloudrun.errors import TERRAFORM_MODULE, mapped, no_credentials
 from opsctl.providers.cloudrun.logs import NS, rfc3339
@@ -163,3 +164,29 @@ def set_image(job: Job, image: str) -> str:
                 f"check it with: opsctl doctor {env.name}"
             ) from None
     return f"Cloud Run job {env.job!r}: container {name or '(unnamed)'} image {old} → {image}"
+
+
+def discover(job: Job) -> Discovery:
+    """The environment `opsctl init` writes for the job (one GetJob): its names, and the container to override."""
+    env = job.env
+    missing = (
+        f"Cloud Run job {env.job!r} not found in {env.project}/{env.region} — check the name "
+        f"(gcloud run jobs list --project {env.project} --region {env.region})"
+    )
+    with mapped(env, "get_job", f"job {env.job!r}", not_found=missing):
+        found = job.clients.jobs.get_job(name=job.name, retry=None)
+    template = found.template.template
+    containers = [(c.name, c.image) for c in template.containers]
+    if not containers:
+        raise LaunchError(f"Cloud Run job {env.job!r} has no container: nothing for opsctl to run")
+    settings = [("provider", "cloudrun"), ("project", env.project), ("region", env.region), ("job", env.job)]
+    if len(containers) > 1:  # one container needs no name (and Cloud Run may not have one for it)
+        settings.append(("container", containers[0][0]))
+    facts = [f"Cloud Run job {job.name}"]
+    facts += [f"container {name or '(unnamed)'}: image {image}" for name, image in containers]
+    facts.append(f"max_retries {template.max_retries} (a failed task runs again up to this many times)")
+    warnings = []
+    condition = found.terminal_condition
+    if condition is not None and condition.reason in IMAGE_REASONS:
+        warnings.append(f"the job's image is missing or unreadable ({condition.message}): opsctl build {env.name}")
+    return Discovery(settings=tuple(settings), facts=tuple(facts), warnings=tuple(warnings))

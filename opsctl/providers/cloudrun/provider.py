@@ -16,7 +16,7 @@ from google.cloud import run_v2
 from google.cloud.logging_v2.types import ListLogEntriesRequest, ListLogEntriesResponse, TailLogEntriesRequest
 
 from opsctl.config import CloudRunEnv, TaskConfig
-from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
+from opsctl.model import Check, Discovery, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
 from opsctl.providers.cloudrun import admin
 from opsctl.providers.cloudrun.clients import RPC_TIMEOUT_S, GcpClients, connect
 from opsctl.providers.cloudrun.errors import mapped
@@ -216,6 +216,10 @@ class CloudRunProvider:
     def set_image(self, image: str) -> str:
         """UpdateJob with the container's new image, waiting for the update to finish."""
         return admin.set_image(self.job, image)
+
+    def discover(self) -> Discovery:
+        """`opsctl init`: read the job (its containers and images)."""
+        return admin.discover(self.job)
 
     def read_logs(self, ref: RunRef, cursor: str | None) -> LogPage:
         """The next lines: from the live tail's buffer (no call), else one ListLogEntries call."""

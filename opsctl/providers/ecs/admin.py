@@ -1,4 +1,5 @@
-"""ECS for `opsctl doctor`, `history` and `build`: preflight checks, recent runs, ECR login, new revisions.
+"""ECS for `opsctl doctor`, `history`, `build` and `init`: preflight checks, recent runs, ECR login, new
+revisions, reading a live service.
 
 Each takes the environment's clients and its target resolver, never the provider: no import circle.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 from opsctl.config import TaskConfig
 from opsctl.errors import OpsctlError, TemporaryFailure, UsageError
-from opsctl.model import Check, RunInfo
+from opsctl.model import Check, Discovery, RunInfo
 from opsctl.permissions import ECS_ACTIONS_FOR
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.launch import started_by
@@ -163,3 +164,32 @@ def set_image(clients: EcsClients, resolver: Resolver, image: str) -> str:
             f'task_definition = "{td.get("family")}" in environments.{env.name} to run the newest revision'
         )
     return message
+
+
+def discover(clients: EcsClients, resolver: Resolver) -> Discovery:
+    """The environment `opsctl init` writes for the service: resolved as a run would resolve it (DescribeServices
+    + DescribeTaskDefinition), so what init reports is what `opsctl run` will use."""
+    env = clients.env
+    target = resolver.target()
+    settings = [("provider", "ecs"), ("region", clients.region), ("cluster", env.cluster)]
+    settings += [("service", env.service or ""), ("container", target.container)]
+    if env.profile:
+        settings.append(("profile", env.profile))
+    launch = target.launch_type or ", ".join(i.capacity_provider for i in target.capacity_provider_strategy)
+    platform = f", platform {target.platform_version}" if target.platform_version else ""
+    facts = [
+        f"ECS service {env.cluster}/{env.service} in {clients.region}",
+        f"task definition {target.revision} (each run uses the service's current revision)",
+        f"container {target.container} (its command and env are what a task overrides)",
+        f"launch {launch or 'cluster default'}{platform}",
+    ]
+    if target.subnets:
+        public = {"ENABLED": "on", "DISABLED": "off"}.get(target.assign_public_ip or "", "default")
+        facts.append(
+            f"network {len(target.subnets)} subnet(s), {len(target.security_groups)} security group(s), "
+            f"public IP {public} (copied from the service at each run)"
+        )
+    if target.logs is not None:
+        logs = target.logs
+        facts.append(f"logs CloudWatch {logs.group} ({logs.region}), streams {logs.prefix}/{logs.container}/TASK-ID")
+    return Discovery(settings=tuple(settings), facts=tuple(facts), warnings=target.warnings)

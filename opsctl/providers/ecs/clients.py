@@ -28,6 +28,7 @@ class EcsClients:
         logs: CloudWatchLogsClient,
         region: str,
         client_for: Callable[[str, str], Any] | None = None,
+        where: Callable[[str], str] | None = None,
     ) -> None:
         self.env = env
         self.region = region
@@ -35,7 +36,9 @@ class EcsClients:
         self._logs = {region: logs}
         self._client_for = client_for
         self._extra: list[Any] = []
-        self.ctx = Context(env=env.name, source=env.source, region=region, cluster=env.cluster, profile=env.profile)
+        self.ctx = Context(
+            env=env.name, source=env.source, region=region, cluster=env.cluster, profile=env.profile, where=where
+        )
 
     def call(self, service: str, operation: str, fn: Callable[[], T], redact: Redactor | None = None) -> T:
         """Run one SDK call, turning its errors into opsctl errors (secrets masked with `redact`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from botocore.exceptions import (
@@ -65,10 +66,12 @@ class Context:
     region: str
     cluster: str
     profile: str | None = None
+    where: Callable[[str], str] | None = None  # `opsctl init`: the flag that gave each setting
 
     def key(self, name: str) -> str:
-        """`opsctl.toml: environments.staging.cluster`, for messages that point at the config."""
-        return f"{self.source}: environments.{self.env}.{name}"
+        """`opsctl.toml: environments.staging.cluster`, for messages that point at the config (or at the
+        command-line flag that gave the setting, when there is no config yet)."""
+        return self.where(name) if self.where else f"{self.source}: environments.{self.env}.{name}"
 
     def login_hint(self) -> str:
         """The command that refreshes this environment's credentials."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsctl.config import EcsEnv, TaskConfig
 from opsctl.errors import ConfigError, NotFound, OpsctlError, UsageError
-from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
+from opsctl.model import Check, Discovery, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
 from opsctl.providers.ecs import admin
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by
@@ -57,10 +57,11 @@ class EcsProvider:
         logs: CloudWatchLogsClient,
         region: str,
         client_for: Callable[[str, str], Any] | None = None,
+        where: Callable[[str], str] | None = None,
     ) -> None:
         self.env = env
         self.region = region
-        self.clients = EcsClients(env, ecs, logs, region, client_for)
+        self.clients = EcsClients(env, ecs, logs, region, client_for, where)
         self.resolver = Resolver(self.clients)
         self._notes: list[str] = []
 
@@ -206,30 +207,35 @@ class EcsProvider:
         """Register a task-definition revision whose overridden container runs `image`."""
         return admin.set_image(self.clients, self.resolver, image)
 
+    def discover(self) -> Discovery:
+        """`opsctl init`: read the service (task definition, container, network, awslogs) as a run would."""
+        return admin.discover(self.clients, self.resolver)
+
     def close(self) -> None:
         """Close the clients' connection pools."""
         self.clients.close()
 
 
-def build(env: EcsEnv) -> EcsProvider:
-    """Real boto3 clients for an environment: its profile and region, SDK retries off (the runner retries)."""
+def build(env: EcsEnv, where: Callable[[str], str] | None = None) -> EcsProvider:
+    """Real boto3 clients for an environment: its profile and region, SDK retries off (the runner retries).
+
+    `where(key)` names a setting in messages (default: its dotted key in the config; `opsctl init`, which
+    has no config yet, names its flags)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import InvalidRegionError, ProfileNotFound
 
+    key = where or (lambda name: f"{env.source}: environments.{env.name}.{name}")
     try:
         session = boto3.session.Session(profile_name=env.profile, region_name=env.region)
     except ProfileNotFound:
         raise ConfigError(
-            f"{env.source}: environments.{env.name}.profile: AWS profile {env.profile!r} is not in "
+            f"{key('profile')}: AWS profile {env.profile!r} is not in "
             f"your AWS config — create it (aws configure sso --profile {env.profile})"
         ) from None
     region = session.region_name
     if not region:
-        raise ConfigError(
-            f"{env.source}: environments.{env.name}.region: no AWS region — set region here, "
-            "AWS_REGION, or region in the profile"
-        )
+        raise ConfigError(f"{key('region')}: no AWS region — set region here, AWS_REGION, or region in the profile")
     # total_max_attempts, not max_attempts: botocore reads the latter as *re*tries (1 → two attempts).
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
@@ -254,7 +260,5 @@ def build(env: EcsEnv) -> EcsProvider:
     try:
         ecs, logs = client_for("ecs", region), client_for("logs", region)
     except InvalidRegionError:
-        raise ConfigError(
-            f"{env.source}: environments.{env.name}.region: {region!r} is not an AWS region name (e.g. eu-west-2)"
-        ) from None
-    return EcsProvider(env, ecs, logs, region, client_for)
+        raise ConfigError(f"{key('region')}: {region!r} is not an AWS region name (e.g. eu-west-2)") from None
+    return EcsProvider(env, ecs, logs, region, client_for, where)

@@ -172,6 +172,14 @@ def test_an_unknown_service_is_one_line_and_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_no_region_anywhere_names_the_flag(ecs_world: EcsWorld, tmp_path: Path) -> None:
+    out = run_cli("init", "staging", "--ecs-service", SERVICE, cwd=tmp_path, env={"AWS_DEFAULT_REGION": ""})
+    assert (out.code, out.stderr) == (
+        78,
+        "opsctl: error: --region: no AWS region — give one here, or set AWS_REGION, or region in the profile\n",
+    )
+
+
 def test_a_throttled_read_is_retried(ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path) -> None:
     moto_proxy.arm("DescribeServices", "throttle", count=2)
     out = run_cli("init", "staging", "--ecs-service", SERVICE, "--region", REGION, cwd=tmp_path, env=FAST)

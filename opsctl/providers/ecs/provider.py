@@ -235,7 +235,9 @@ def build(env: EcsEnv, where: Callable[[str], str] | None = None) -> EcsProvider
         ) from None
     region = session.region_name
     if not region:
-        raise ConfigError(f"{key('region')}: no AWS region — set region here, AWS_REGION, or region in the profile")
+        raise ConfigError(
+            f"{key('region')}: no AWS region — give one here, or set AWS_REGION, or region in the profile"
+        )
     # total_max_attempts, not max_attempts: botocore reads the latter as *re*tries (1 → two attempts).
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},

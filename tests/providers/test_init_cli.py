@@ -172,6 +172,30 @@ def test_an_unknown_service_is_one_line_and_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_container_without_awslogs_is_written_with_a_warning(ecs_world: EcsWorld, tmp_path: Path) -> None:
+    from tests.fakes.moto_ecs import client
+
+    arn = ecs_world.register("quiet", [{"name": "worker"}])
+    client("ecs", ecs_world.url).create_service(
+        cluster=ecs_world.cluster,
+        serviceName="quiet",
+        taskDefinition=arn,
+        desiredCount=0,
+        launchType="FARGATE",
+        networkConfiguration=ecs_world.network(),
+    )
+    out = run_cli("init", "quiet", "--ecs-service", f"{ecs_world.cluster}/quiet", "--region", REGION, cwd=tmp_path)
+    assert out.code == 0, out.output
+    warning = (
+        "container 'worker' in task definition quiet:1 has no awslogs log configuration: its output will not be "
+        "streamed; the exit code and stop reason are still reported"
+    )
+    assert f"opsctl: warning: {warning}" in lines(out.stderr)
+    assert f"#   note: {warning}\n" in (tmp_path / "opsctl.toml").read_text()
+    env = config_mod.load(str(tmp_path / "opsctl.toml")).environment("quiet")
+    assert isinstance(env, EcsEnv) and env.container == "worker"
+
+
 def test_no_region_anywhere_names_the_flag(ecs_world: EcsWorld, tmp_path: Path) -> None:
     out = run_cli("init", "staging", "--ecs-service", SERVICE, cwd=tmp_path, env={"AWS_DEFAULT_REGION": ""})
     assert (out.code, out.stderr) == (

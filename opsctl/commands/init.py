@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from opsctl.config import CloudRunEnv, EcsEnv, parse_file
-from opsctl.config.edit import file_to_edit, kept_keys, render, write_atomic
+from opsctl.config.edit import environment_names, file_to_edit, kept_keys, render, write_atomic
 from opsctl.config.fields import Fields
 from opsctl.config.parse import parse_document
 from opsctl.config.tasks import NAME_RE
@@ -63,7 +63,7 @@ def init_command(opts: InitOptions) -> int:
     comments = [f"Read by opsctl init from {discovery.facts[0]}:", *(f"  {f}" for f in discovery.facts[1:])]
     comments += [f"  note: {w}" for w in discovery.warnings]
     kept = kept_keys(text, table, name) if text is not None else []
-    replaced = text is not None and name in _names(text, table)
+    replaced = text is not None and name in environment_names(text, table)
     new_text = render(text, table, name, comments, discovery.settings)
     # The promise to the user: what init writes, every other command reads.
     parse_document(Fields(str(path), f"{table}." if table else ""), tomllib.loads(new_text), path).environment(name)
@@ -90,13 +90,6 @@ def _report(path: Path, name: str, discovery: Discovery, *, created: bool, repla
     if created:
         out.write(f"then: opsctl run {name} hello --dry-run\n")
     out.flush()
-
-
-def _names(text: str, table: str) -> set[str]:
-    data = tomllib.loads(text)
-    for part in [*table.split("."), "environments"] if table else ["environments"]:
-        data = data.get(part, {})
-    return set(data)
 
 
 def _existing_text(path: Path) -> str | None:

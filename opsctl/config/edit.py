@@ -173,6 +173,11 @@ def _replace(text: str, table: str, name: str, environment: Any, settings: Seque
     return tomlkit.dumps(doc)
 
 
+def environment_names(text: str, table: str) -> set[str]:
+    """The environments the file itself defines (not the built-in `local`)."""
+    return set(_environments(tomllib.loads(text), table))
+
+
 def kept_keys(text: str, table: str, name: str) -> list[str]:
     """The settings of an existing environment that `render` keeps when it re-points it."""
     old = _environments(tomllib.loads(text), table).get(name) or {}

@@ -341,49 +341,76 @@ def test_help_teaches(tmp_path: Path) -> None:
 # -- on a terminal ----------------------------------------------------------------------------------
 
 
-def test_on_a_terminal_it_asks(fake: FakeGcp, tmp_path: Path) -> None:
-    """stdin, stdout and stderr on a pty, as in a shell: init asks for each name, re-asking a wrong answer."""
+def converse(tmp_path: Path, args: list[str], env: dict[str, str], script: list[tuple[str, str | None]]) -> int:
+    """Run `opsctl ARGS` with stdin, stdout and stderr on a pty, as in a shell: wait for each text, then type
+    its answer (None: just wait). Returns the exit code."""
     main, tty = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opsctl", "init"],
+        [sys.executable, "-m", "opsctl", *args],
         cwd=tmp_path,
         stdin=tty,
         stdout=tty,
         stderr=tty,
-        env={**os.environ, "OPSCTL_GCP_ENDPOINT": fake.address, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
         close_fds=True,
     )
     os.close(tty)
     seen = b""
-
-    def until(text: str) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + 30
-        while text.encode() not in seen:
-            assert time.monotonic() < deadline, seen.decode(errors="replace")
-            if select.select([main], [], [], 0.5)[0]:
-                try:
-                    seen += os.read(main, 4096)
-                except OSError:  # the child closed the terminal
-                    break
-        assert text.encode() in seen, seen.decode(errors="replace")
-
     try:
-        until("Environment name (e.g. staging): ")
-        os.write(main, b"prod\n")
-        until("Provider: ecs or cloudrun: ")
-        os.write(main, b"gcp\n")
-        until("opsctl: answer ecs or cloudrun")
-        os.write(main, b"cloudrun\n")
-        until("Cloud Run job (projects/P/locations/R/jobs/J): ")
-        os.write(main, (job_name(fake) + "\n").encode())
-        until("next: opsctl doctor prod")
-        assert proc.wait(timeout=30) == 0
+        for text, answer in script:
+            deadline = time.monotonic() + 30
+            while text.encode() not in seen and time.monotonic() < deadline:
+                if select.select([main], [], [], 0.5)[0]:
+                    try:
+                        seen += os.read(main, 4096)
+                    except OSError:  # the child closed the terminal
+                        break
+            assert text.encode() in seen, seen.decode(errors="replace")
+            if answer is not None:
+                os.write(main, (answer + "\n").encode())
+        return proc.wait(timeout=30)
     finally:
         proc.kill()
         os.close(main)
+
+
+def test_on_a_terminal_it_asks_for_a_cloud_run_job(fake: FakeGcp, tmp_path: Path) -> None:
+    code = converse(
+        tmp_path,
+        ["init"],
+        {"OPSCTL_GCP_ENDPOINT": fake.address},
+        [
+            ("Environment name (e.g. staging): ", "prod"),
+            ("Provider: ecs or cloudrun: ", "gcp"),
+            ("opsctl: answer ecs or cloudrun", None),  # a wrong answer is asked again
+            ("Provider: ecs or cloudrun: ", "cloudrun"),
+            ("Cloud Run job (projects/P/locations/R/jobs/J): ", job_name(fake)),
+            ("next: opsctl doctor prod", None),
+        ],
+    )
+    assert code == 0
     env = config_mod.load(str(tmp_path / "opsctl.toml")).environment("prod")
     assert isinstance(env, CloudRunEnv) and env.job == JOB
+
+
+def test_on_a_terminal_it_asks_for_an_ecs_service(ecs_world: EcsWorld, tmp_path: Path) -> None:
+    code = converse(
+        tmp_path,
+        ["init", "staging"],  # ENV given: only the rest is asked
+        {},
+        [
+            ("Provider: ecs or cloudrun: ", "ecs"),
+            ("ECS service (CLUSTER/SERVICE): ", "clinloop-staging-api"),
+            ("opsctl: 'clinloop-staging-api' is not CLUSTER/SERVICE", None),
+            ("ECS service (CLUSTER/SERVICE): ", SERVICE),
+            ("AWS region (empty: AWS_REGION or the profile's): ", ""),
+            ("AWS profile (empty: the default credentials): ", ""),
+            ("next: opsctl doctor staging", None),
+        ],
+    )
+    assert code == 0
+    env = config_mod.load(str(tmp_path / "opsctl.toml")).environment("staging")
+    assert isinstance(env, EcsEnv) and (env.cluster, env.region, env.profile) == (ecs_world.cluster, REGION, None)
 
 
 def test_tomlkit_is_imported_only_when_init_writes() -> None:

@@ -19,6 +19,7 @@ from opsctl.config import TaskConfig
 from opsctl.errors import LaunchError, OpsctlError, TemporaryFailure, UsageError
 from opsctl.model import Check, Discovery
 from opsctl.permissions import CLOUD_RUN_PERMISSIONS, CLOUD_RUN_PROJECT_LEVEL_PERMISSIONS
+from opsctl.providers.cloudrun.clients import RPC_TIMEOUT_S
 from opsctl.providers.cloudrun.errors import TERRAFORM_MODULE, mapped, no_credentials
 from opsctl.providers.cloudrun.logs import NS, rfc3339
 from opsctl.providers.cloudrun.resolve import Job
@@ -174,7 +175,7 @@ def discover(job: Job) -> Discovery:
         f"(gcloud run jobs list --project {env.project} --region {env.region})"
     )
     with mapped(env, "get_job", f"job {env.job!r}", not_found=missing):
-        found = job.clients.jobs.get_job(name=job.name, retry=None)
+        found = job.clients.jobs.get_job(name=job.name, retry=None, timeout=RPC_TIMEOUT_S)
     template = found.template.template
     containers = [(c.name, c.image) for c in template.containers]
     if not containers:

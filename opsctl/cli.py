@@ -297,9 +297,38 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(_main(sys.argv[1:] if argv is None else argv))
 
 
+_GLOBAL_FLAGS = ("--verbose", "--no-color", "--version")
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move the global options to the front, wherever they were given (as aws, gcloud and kubectl take them).
+
+    Task parameters may not be named like a global option (the config refuses it), so the move is
+    unambiguous; everything after `--` is left alone.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith("--config="):
+            front.append(arg)
+        elif arg == "--config" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def _main(argv: list[str]) -> int:
     from opsctl.console import print_error
 
+    argv = hoist_globals(argv)
     verbose = "--verbose" in argv
     command = typer.main.get_command(app)
     try:

@@ -85,7 +85,7 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
         rows.append(("Console", result.run.console_url))
     if result.run.log_url:
         rows.append(("Logs", result.run.log_url))
-    if result.outcome is Outcome.DETACHED:
+    if result.outcome in (Outcome.DETACHED, Outcome.LEFT_RUNNING):
         rows.append(("Reattach", f"opsctl wait {result.env} {result.run.id}"))
     return rows
 

@@ -276,7 +276,7 @@ def test_ecs_wait_on_a_run_started_by_another_process(ecs_world: EcsWorld, ecs_p
     assert done.code == 3, done.output
     logged = "admin-cli: validating ada@example.com\nadmin-cli: inserted admin row\n"
     assert logged + '{"ok":false,"error":"dup"}\n' in done.stderr
-    assert done.stderr.startswith(f"opsctl: launched run {arn}\n")
+    assert done.stderr.startswith(f"opsctl: reattached to run {arn}\n")
     table = summary(done.stdout)
     assert (table["Environment"], table["Task"], table["Actor"], table["Run"]) == ("staging", "seed-admin", ACTOR, arn)
     assert (table["Status"], table["Exit code"], table["Error"]) == ("failed", "3", "dup")
@@ -523,7 +523,7 @@ def test_cloudrun_wait_on_a_run_started_by_another_process(fake: FakeGcp, gcp_pr
     assert done.code == 3, done.output
     logged = "creating superadmin\npassword policy ok\n"
     assert logged + '{"error":"dup","ok":false}\n' in done.stderr
-    assert done.stderr.startswith(f"opsctl: launched run {run}\n")
+    assert done.stderr.startswith(f"opsctl: reattached to run {run}\n")
     table = summary(done.stdout)
     assert (table["Environment"], table["Task"], table["Actor"], table["Run"]) == (
         "staging",

@@ -219,7 +219,10 @@ def test_ecs_doctor_passes_on_a_healthy_environment(ecs_project: Path) -> None:
     assert "✓ task definition, container and network — clinloop-staging-api:1 (from service" in out.stdout
     assert "✓ CloudWatch log group /ecs/clinloop-staging-api — streams ecs/api/TASK-ID" in out.stdout
     assert "✓ task seed-admin: overrides — command and 1 env var(s) on container api" in out.stdout
-    assert out.stderr == "opsctl: 6 passed, 0 failed\n"
+    assert (
+        out.stdout.splitlines()[1] == "✓ AWS credentials — arn:aws:sts::123456789012:user/moto (account 123456789012)"
+    )
+    assert out.stderr == "opsctl: 7 passed, 0 failed\n"
 
 
 @pytest.mark.parametrize(

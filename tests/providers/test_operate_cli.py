@@ -188,6 +188,7 @@ def ecs_project(ecs_world: EcsWorld, tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     (project / "opsctl.toml").write_text(ECS_TOML, encoding="utf-8")
+    (project / "Dockerfile").write_text("FROM scratch AS admin\n", encoding="utf-8")
     return project
 
 
@@ -456,6 +457,7 @@ def gcp_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     (project / "opsctl.toml").write_text(GCP_TOML, encoding="utf-8")
+    (project / "Dockerfile").write_text("FROM scratch AS admin\n", encoding="utf-8")
     return project
 
 
@@ -619,12 +621,16 @@ def test_cloudrun_build_through_an_endpoint_override_cannot_log_in(
     path, log = docker_standin(tmp_path)
     out = gcp(fake, "build", "staging", "--tag", "t1", cwd=gcp_project, env=path)
     assert out.code == 2, out.output
+    registry = "europe-west2-docker.pkg.dev"
     assert out.stderr == (
+        "opsctl: [1/5] check the Docker engine: docker info --format {{.ServerVersion}}\n"
+        f"opsctl: [2/5] log in to {registry}: docker login --username … --password-stdin {registry}\n"
         "opsctl: error: with an endpoint override opsctl holds no Google credentials to log in to "
         "europe-west2-docker.pkg.dev: log in yourself (gcloud auth configure-docker europe-west2-docker.pkg.dev) "
         "or unset OPSCTL_GCP_ENDPOINT\n"
     )
-    assert docker_calls(log) == []  # it stops before the first docker step
+    # The Docker engine is checked first (issue 15); the login is refused before any other docker step.
+    assert [c["argv"][0] for c in docker_calls(log)] == ["info"]
     assert fake.calls["UpdateJob"] == 0
 
 
@@ -655,3 +661,30 @@ def test_envs_and_tasks_make_no_cloud_call(
     assert tasks.code == 0, tasks.output
     assert [t["name"] for t in json.loads(tasks.stdout)] == ["create-superadmin"]
     assert sum(moto_proxy.counts().values()) == 0 and sum(fake.calls.values()) == 0
+
+
+def test_build_checks_docker_before_the_registry(
+    ecs_world: EcsWorld, ecs_project: Path, tmp_path: Path, moto_proxy: FaultProxy
+) -> None:
+    path, log = docker_standin(tmp_path, fail="info")
+    out = ecs("build", "staging", "--tag", "t1", cwd=ecs_project, env=path)
+    assert out.code == 69, out.output
+    assert [c["argv"][0] for c in docker_calls(log)] == ["info"]
+    assert sum(moto_proxy.counts().values()) == 0  # neither the registry nor ECS was asked anything
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_build_notices_a_missing_dockerfile_first(
+    ecs_world: EcsWorld, ecs_project: Path, tmp_path: Path, moto_proxy: FaultProxy, dry_run: bool
+) -> None:
+    (ecs_project / "Dockerfile").unlink()
+    path, log = docker_standin(tmp_path)
+    out = ecs("build", "staging", "--tag", "t1", *(["--dry-run"] if dry_run else []), cwd=ecs_project, env=path)
+    assert out.code == 78, out.output
+    assert out.stderr == (
+        f"opsctl: error: opsctl.toml: environments.staging.build.context: no Dockerfile at "
+        f"{ecs_project.resolve() / 'Dockerfile'} — set [environments.staging.build] dockerfile (or context) to "
+        "where it is\n"
+    )
+    assert docker_calls(log) == []
+    assert sum(moto_proxy.counts().values()) == 0

@@ -16,7 +16,7 @@ from opsctl.providers.ecs import admin
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by
 from opsctl.providers.ecs.logs import read_page
-from opsctl.providers.ecs.resolve import Resolver, task_id
+from opsctl.providers.ecs.resolve import Resolver, named_target, task_id
 from opsctl.providers.ecs.status import info_of, launched_with, status_of
 
 if TYPE_CHECKING:
@@ -57,9 +57,12 @@ class EcsProvider:
         logs: CloudWatchLogsClient,
         region: str,
         client_for: Callable[[str, str], Any] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> None:
         self.env = env
         self.region = region
+        self.dry_run = dry_run  # only plans: a config that names everything needs no AWS call
         self.clients = EcsClients(env, ecs, logs, region, client_for)
         self.resolver = Resolver(self.clients)
         self._notes: list[str] = []
@@ -93,7 +96,8 @@ class EcsProvider:
 
     def plan(self, spec: RunSpec) -> dict[str, Any]:
         """The RunTask request `launch` would send (resolving reads the service and the task definition)."""
-        req = request(self.resolver.target(), spec)
+        offline = named_target(self.env, self.region) if self.dry_run else None
+        req = request(offline or self.resolver.target(), spec)
         check_override_size(req)
         return req
 
@@ -211,7 +215,7 @@ class EcsProvider:
         self.clients.close()
 
 
-def build(env: EcsEnv) -> EcsProvider:
+def build(env: EcsEnv, dry_run: bool = False) -> EcsProvider:
     """Real boto3 clients for an environment: its profile and region, SDK retries off (the runner retries)."""
     import boto3
     from botocore.config import Config
@@ -257,4 +261,4 @@ def build(env: EcsEnv) -> EcsProvider:
         raise ConfigError(
             f"{env.source}: environments.{env.name}.region: {region!r} is not an AWS region name (e.g. eu-west-2)"
         ) from None
-    return EcsProvider(env, ecs, logs, region, client_for)
+    return EcsProvider(env, ecs, logs, region, client_for, dry_run=dry_run)

@@ -39,8 +39,7 @@ def doctor_command(config_path: str | None, env_name: str, no_color: bool) -> in
     failed = sum(not c.ok for c in checks)
     warned = sum(c.ok and c.warn for c in checks)
     warnings = f" ({warned} with a warning)" if warned else ""
-    sys.stderr.write(f"opsctl: {len(checks) - failed} passed{warnings}, {failed} failed
-")
+    sys.stderr.write(f"opsctl: {len(checks) - failed} passed{warnings}, {failed} failed\n")
     return 0 if failed == 0 else EXIT_CHECKS_FAILED
 
 

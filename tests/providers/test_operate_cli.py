@@ -337,7 +337,8 @@ def test_ecs_history_merges_the_cluster_and_local_history(ecs_world: EcsWorld, e
         ("seed-admin", ACTOR, "ecs + local history"),
         ("seed-admin", ACTOR, "local history"),
     ]
-    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("stopped", 3)]
+    # Recorded here as detached; ECS says how the first ended, in the summary's words (issue 15).
+    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("failed", 3)]
     text = ecs("history", "staging", "--limit", "1", cwd=ecs_project).stdout.splitlines()
     assert text[0].split() == ["RUN", "TASK", "ACTOR", "STARTED", "STATUS", "EXIT"]
     assert len(text) == 2 and text[1].split()[:3] == [second, "seed-admin", ACTOR]
@@ -587,7 +588,7 @@ def test_cloudrun_history_merges_the_job_and_local_history(fake: FakeGcp, gcp_pr
         ("create-superadmin", ACTOR, "cloudrun + local history"),
         ("create-superadmin", ACTOR, "local history"),
     ]
-    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("stopped", 0)]
+    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("succeeded", 0)]
     text = gcp(fake, "history", "staging", "--limit", "1", cwd=gcp_project).stdout.splitlines()
     assert len(text) == 2 and text[1].split()[:3] == [second, "create-superadmin", ACTOR]
 

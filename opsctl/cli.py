@@ -31,7 +31,8 @@ Examples:
 
 Configuration lives in opsctl.toml (see README). Exit codes: 0 ok, 1–255 the task's own,
 2 usage, 69 could not launch / no exit code, 75 temporary failure, 77 refused, 78 configuration,
-124 timeout, 130 interrupted, 143 terminated.
+124 timeout, 130 interrupted (or left running by a second Ctrl-C), 143 terminated; doctor: 1 when a
+check fails. --config, --verbose, --no-color and --version go before or after the command.
 """
 
 app = typer.Typer(

@@ -132,7 +132,7 @@ def test_prompt_retries_an_invalid_value() -> None:
         ),
         (
             ParamSpec("pw", type="secret", pattern="^.{8,}$", help="At least 8 characters"),
-            "short",
+            "seven77",  # long enough for a secret (6), too short for the pattern
             "--pw: the value is not valid: At least 8 characters",
         ),
         (

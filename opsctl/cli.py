@@ -6,12 +6,17 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from opsctl import __version__
+from opsctl.argv import hoist_globals, run_positionals, wants_run_help
 from opsctl.errors import EXIT_INTERNAL, EXIT_SIGINT, OpsctlError, UsageError
+
+if TYPE_CHECKING:
+    from typer._click.core import Context as ClickContext
+    from typer._click.shell_completion import CompletionItem
 
 HELP = """Run one admin task against a live serverless environment — an ECS Fargate task, a Cloud Run job
 execution, or a local process — stream its logs, print a summary and exit with the task's exit code.
@@ -26,7 +31,8 @@ Examples:
 
 Configuration lives in opsctl.toml (see README). Exit codes: 0 ok, 1–255 the task's own,
 2 usage, 69 could not launch / no exit code, 75 temporary failure, 77 refused, 78 configuration,
-124 timeout, 130 interrupted, 143 terminated.
+124 timeout, 130 interrupted (or left running by a second Ctrl-C), 143 terminated; doctor: 1 when a
+check fails. --config, --verbose, --no-color and --version go before or after the command.
 """
 
 app = typer.Typer(
@@ -81,7 +87,38 @@ def _globals(ctx: typer.Context) -> Globals:
     return obj if isinstance(obj, Globals) else Globals()
 
 
+class _RunCommand(typer.core.TyperCommand):
+    """`run` completes its task's parameter flags and their choices, which are not click options."""
+
+    def shell_complete(self, ctx: ClickContext, incomplete: str) -> list[CompletionItem]:
+        # typer carries its own copy of click: its classes are the ones to use here.
+        from typer._click.shell_completion import CompletionItem
+
+        from opsctl.commands import assist
+
+        env, task, config = ctx.params.get("env"), ctx.params.get("task"), _root_config(ctx)
+        if not (env and task):
+            return super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            flags = [CompletionItem(f, help=h) for f, h in assist.param_flags(config, env, task)]
+            return [f for f in flags if f.value.startswith(incomplete)] + super().shell_complete(ctx, incomplete)
+        values = assist.param_values(config, env, task, ctx.args[-1]) if ctx.args else None
+        return [CompletionItem(v) for v in values or () if v.casefold().startswith(incomplete.casefold())]
+
+
+def _root_config(ctx: ClickContext) -> str | None:
+    value = ctx.find_root().params.get("config")
+    return value if isinstance(value, str) else None
+
+
+def _complete_runs(ctx: typer.Context, incomplete: str) -> list[str]:
+    from opsctl.commands.assist import recent_runs
+
+    return [r for r in recent_runs(ctx.params.get("env")) if r.startswith(incomplete)]
+
+
 @app.command(
+    cls=_RunCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     epilog="Task parameters are passed as --NAME VALUE (see: opsctl tasks). Secrets may come from "
     "OPSCTL_PARAM_<NAME> or standard input (--NAME -); missing ones are prompted for on a terminal.",
@@ -203,6 +240,7 @@ RunArg = Annotated[
     typer.Argument(
         metavar="RUN",
         help="The run as `opsctl run` printed it: an ECS task ARN or id, a Cloud Run execution name, a local run id.",
+        autocompletion=_complete_runs,
     ),
 ]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", metavar="text|json", help="text or json.")]
@@ -350,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str]) -> int:
     from opsctl.console import print_error
 
+    argv = hoist_globals(argv)
     verbose = "--verbose" in argv
     command = typer.main.get_command(app)
     try:
@@ -377,6 +416,13 @@ def _main(argv: list[str]) -> int:
             f"internal error: {type(e).__name__}: {e} (a bug in opsctl; rerun with --verbose for the traceback)"
         )
         return EXIT_INTERNAL
+    if wants_run_help(argv):
+        from opsctl.commands.assist import task_help
+
+        config = argv[argv.index("--config") + 1] if "--config" in argv else None
+        config = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), config)
+        env, task = run_positionals(argv)[:2]
+        sys.stdout.write(task_help(config, env, task))
     return result if isinstance(result, int) else 0
 
 

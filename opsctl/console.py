@@ -1,9 +1,10 @@
-"""Writing for a person: whether to colour, how long something took, a plain table, the one-line error."""
+"""Writing for a person: whether to colour, how wide to write, how long something took, tables, the one-line error."""
 
 from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from typing import IO
 
 from opsctl.untrusted import visible
@@ -28,12 +29,91 @@ def duration_text(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def table(header: list[str], rows: list[list[str]]) -> None:
-    """A plain aligned table on stdout."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+def width_of(stream: IO[str]) -> int | None:
+    """How wide output may be: $COLUMNS, else the terminal's width; None when piped (lines stay whole)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
+    except (OSError, ValueError):  # not a real file (a StringIO in a test), or no size to be had
+        return None
+
+
+_GAP = 2
+_MIN_COLUMN = 8
+_LONG_COLUMN = 20  # wider than this, a column is text that may wrap; narrower than this, it would not read
+
+
+def table(header: list[str], rows: list[list[str]], out: IO[str] | None = None) -> None:
+    """An aligned table that fits the terminal: cells wrap when the rows are too wide; a single item, or
+    a terminal too narrow for every column, is shown vertically (one `NAME  value` line per column).
+    Piped with no $COLUMNS, lines are never wrapped, so what a script reads does not depend on a terminal."""
+    stream = out or sys.stdout
+    width = width_of(stream)
+    cells = [[str(c) for c in row] for row in [header, *rows]]
+    natural = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    fits = width is None or sum(natural) + _GAP * (len(header) - 1) <= width
+    widths = natural if fits else _fit(natural, width or 0)
+    if width is not None and (len(rows) == 1 or widths is None):
+        stream.write(_vertical(header, rows, width))
+        return
+    assert widths is not None  # only None with a known width, handled above
+    for row in cells:
+        stream.write(_row(row, widths))
+
+
+def _fit(natural: list[int], width: int) -> list[int] | None:
+    """Column widths within `width`: short columns keep theirs, long text columns share the rest and wrap.
+    None when the long columns would be left too narrow to read."""
+    room = width - _GAP * (len(natural) - 1)
+    long = [i for i, n in enumerate(natural) if n > _LONG_COLUMN]
+    spare = room - sum(n for i, n in enumerate(natural) if i not in long)
+    if not long or spare < _LONG_COLUMN * len(long):
+        return None
+    widths = list(natural)
+    for i in long:
+        widths[i] = _LONG_COLUMN
+    spare -= _LONG_COLUMN * len(long)
+    while spare > 0 and (wanting := [i for i in long if widths[i] < natural[i]]):
+        share = max(1, spare // len(wanting))
+        for i in wanting:
+            give = min(share, natural[i] - widths[i], spare)
+            widths[i] += give
+            spare -= give
+    return widths
+
+
+def wrap(text: str, width: int, cut_words: bool = True) -> list[str]:
+    """`text` in lines of at most `width` characters; words longer than that (ids, URLs) are cut,
+    unless `cut_words` is False (a last column: the word stays whole, to copy, and the terminal folds it)."""
+    return textwrap.wrap(text, max(1, width), break_on_hyphens=False, break_long_words=cut_words) or [""]
+
+
+def _row(row: list[str], widths: list[int]) -> str:
+    columns = [wrap(cell, w) if len(cell) > w else [cell] for cell, w in zip(row, widths, strict=True)]
+    lines = []
+    for i in range(max(len(c) for c in columns)):
+        parts = [(c[i] if i < len(c) else "").ljust(w) for c, w in zip(columns, widths, strict=True)]
+        lines.append((" " * _GAP).join(parts).rstrip() + "\n")
+    return "".join(lines)
+
+
+def _vertical(header: list[str], rows: list[list[str]], width: int) -> str:
+    blocks = [labelled([(h, str(c)) for h, c in zip(header, row, strict=True)], width) for row in rows]
+    return "\n".join(blocks)
+
+
+def labelled(pairs: list[tuple[str, str]], width: int | None) -> str:
+    """`Label  value` lines, labels aligned; values wrap under themselves to fit `width` (None: never)."""
+    label_width = max(len(k) for k, _ in pairs)
+    room = None if width is None else max(_MIN_COLUMN, width - label_width - _GAP)
+    lines = []
+    for key, value in pairs:
+        parts = [value] if room is None or len(value) <= room else wrap(value, room, cut_words=False)
+        lines.append(f"{key.ljust(label_width)}{' ' * _GAP}{parts[0]}".rstrip() + "\n")
+        lines += [f"{' ' * (label_width + _GAP)}{part}".rstrip() + "\n" for part in parts[1:]]
+    return "".join(lines)
 
 
 def print_error(message: str, err: IO[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+EXIT_CHECKS_FAILED = 1  # `opsctl doctor` only (no task runs there): one or more checks failed
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69
 EXIT_INTERNAL = 70

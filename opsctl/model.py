@@ -26,7 +26,8 @@ class Outcome(enum.StrEnum):
     TIMED_OUT = "timed out"
     INTERRUPTED = "interrupted"
     TERMINATED = "terminated"
-    DETACHED = "detached"
+    DETACHED = "detached"  # --detach: left running on purpose
+    LEFT_RUNNING = "left running"  # a second Ctrl-C: left running, but the caller was interrupted
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ _OUTCOME_EXIT = {
     Outcome.INTERRUPTED: 130,
     Outcome.TERMINATED: 143,
     Outcome.DETACHED: 0,
+    Outcome.LEFT_RUNNING: 130,
 }
 
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status as Spinner
 
-    from opsctl.runner import Observer
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 
@@ -64,9 +63,9 @@ class TextObserver:
             self.err.write(text + "\n")
             self.err.flush()
 
-    def launched(self, ref: RunRef) -> None:
-        """Say what was started and where to look at it."""
-        self._say(f"opsctl: launched run {ref.id}", "bold")
+    def launched(self, ref: RunRef, verb: str = "launched") -> None:
+        """Say what was started (or, for `opsctl wait`, "reattached to") and where to look at it."""
+        self._say(f"opsctl: {verb} run {ref.id}", "bold")
         if ref.console_url:
             self._say(f"opsctl: console {ref.console_url}", "dim")
         if self._console is not None:
@@ -115,7 +114,7 @@ class GitHubObserver:
 
     def __init__(
         self,
-        inner: Observer,
+        inner: TextObserver,
         out: IO[str],
         env: str,
         task: str,
@@ -163,11 +162,11 @@ class GitHubObserver:
         self.out.flush()
         self._emit(f"::{token}::")
 
-    def launched(self, ref: RunRef) -> None:
+    def launched(self, ref: RunRef, verb: str = "launched") -> None:
         """Record the run as a step output at once (for an `if: cancelled()` step), then open the group."""
         if self.outputs is not None:
             write_output(self.outputs, "run", ref.id)
-        self._guarded(f"{ref.id} {ref.console_url or ''}", lambda: self.inner.launched(ref))
+        self._guarded(f"{ref.id} {ref.console_url or ''}", lambda: self.inner.launched(ref, verb))
         self._title = f"{self._prefix} run {ref.id} logs"
         self._begin()
 

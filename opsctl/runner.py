@@ -135,8 +135,8 @@ class Runner:
         except OpsctlError:
             self.observer.notice(f"run {ref.id} may still be running: opsctl wait {self.spec.env} {ref.id}")
             raise
-        if stop_outcome is Outcome.DETACHED:
-            return self._result_of(ref, started, Outcome.DETACHED, status)
+        if stop_outcome is Outcome.LEFT_RUNNING:
+            return self._result_of(ref, started, Outcome.LEFT_RUNNING, status)
         self._drain(ref, status)
         if self._launch.recheck_at is not None:
             # The run ended inside the find window: a late duplicate could still appear, so wait it out.
@@ -228,7 +228,7 @@ class Runner:
             return True  # a second signal while stopping: stop waiting; the stop request already went out
         if self._wants_detach():
             self.observer.notice(f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}")
-            watch.stop_outcome = Outcome.DETACHED
+            watch.stop_outcome = Outcome.LEFT_RUNNING
             return True
         watch.status = self._poll(ref)
         if watch.status.state is State.STOPPED:
@@ -393,7 +393,7 @@ class Runner:
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
         stopped = None
-        if outcome is not Outcome.DETACHED:
+        if outcome not in (Outcome.DETACHED, Outcome.LEFT_RUNNING):
             stopped = status.stopped_at if status and status.stopped_at else self.now()
         return RunResult(
             env=self.spec.env,

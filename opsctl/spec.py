@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opsctl.config import EnvConfig, TaskConfig, Value
+from opsctl.config.shell import script_index
 from opsctl.model import RunInfo, RunSpec
 from opsctl.untrusted import visible
 
@@ -75,7 +77,12 @@ def build_spec(
     """Substitute placeholders and merge env vars: environment, then task, then the audit vars."""
     fields = {name: _text(v) for name, v in values.items()}
     fields.update(env=env.name, task=task.name, run_id=audit.run_id, actor=audit.actor, python=sys.executable)
-    command = tuple(item.format_map(fields) for item in task.command) if task.command is not None else None
+    command = None
+    if task.command is not None:
+        script = script_index(task.command)
+        # In a shell's -c script a value is one quoted word, never shell syntax (config/shell.py).
+        quoted = {k: shlex.quote(v) for k, v in fields.items()}
+        command = tuple(item.format_map(quoted if i == script else fields) for i, item in enumerate(task.command))
     merged = {k: v.format_map(fields) for k, v in env.env.items()}
     merged.update({k: v.format_map(fields) for k, v in task.env.items()})
     merged.update(

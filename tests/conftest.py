@@ -28,6 +28,7 @@ _LEAKY = (
     "FORCE_COLOR",
     "OPSCTL_TIMING_SCALE",
     "AWS_PROFILE",
+    "COLUMNS",  # tables fit $COLUMNS: a test that wants a width sets it
 )
 
 

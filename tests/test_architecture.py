@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "opsctl.state",
             "opsctl.actions",
             "opsctl.console",
+            "opsctl.argv",
             "opsctl",  # the package itself: __version__
         ),
     ),

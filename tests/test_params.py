@@ -126,6 +126,26 @@ def test_prompt_retries_an_invalid_value() -> None:
         (ParamSpec("c", type="choice", choices=("a", "b")), "z", "--c: 'z' is not one of: a, b"),
         (ParamSpec("u", pattern="[a-z]+"), "Ada1", "--u: 'Ada1' does not match the pattern [a-z]+"),
         (
+            ParamSpec("user", pattern="[a-z]{3,}", help="Lowercase login, 3 letters or more."),
+            "Ad",
+            "--user: 'Ad' is not valid: Lowercase login, 3 letters or more",
+        ),
+        (
+            ParamSpec("pw", type="secret", pattern="^.{8,}$", help="At least 8 characters"),
+            "seven77",  # long enough for a secret (6), too short for the pattern
+            "--pw: the value is not valid: At least 8 characters",
+        ),
+        (
+            ParamSpec("level", type="choice", choices=("staff", "admin")),
+            "stafff",
+            "--level: 'stafff' is not one of: staff, admin (did you mean 'staff'?)",
+        ),
+        (
+            ParamSpec("level", type="choice", choices=("staff", "admin")),
+            "root",
+            "--level: 'root' is not one of: staff, admin",
+        ),
+        (
             ParamSpec("pw", type="secret", pattern="[a-z]{12,}"),
             "hunter2",
             "--pw: the value does not match the pattern [a-z]{12,}",
@@ -140,6 +160,12 @@ def test_validation_messages_never_echo_secrets(param: ParamSpec, raw: str, mess
     with pytest.raises(UsageError) as info:
         validate(param, raw)
     assert str(info.value) == message
+
+
+def test_choices_match_without_regard_to_case_and_give_the_configured_spelling() -> None:
+    spec = ParamSpec("level", type="choice", choices=("Staff", "admin"))
+    assert validate(spec, "STAFF") == "Staff"
+    assert validate(spec, "Admin") == "admin"
 
 
 @given(st.text(max_size=40))

@@ -97,7 +97,7 @@ def test_second_ctrl_c_within_the_grace_window_leaves_the_run_running() -> None:
 
     runner._sleep = sleep
     result = runner.run()
-    assert result.outcome is Outcome.DETACHED and result.exit_status == 0
+    assert result.outcome is Outcome.LEFT_RUNNING and result.exit_status == 130
     assert provider.stops == []
     assert any("opsctl wait test run-1" in n for n in observer.notices)
 

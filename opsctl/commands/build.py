@@ -14,6 +14,7 @@ from opsctl import config as config_mod
 from opsctl import providers
 from opsctl.config import CloudRunEnv, EcsEnv
 from opsctl.errors import ConfigError, LaunchError, UsageError
+from opsctl.providers import Provider
 from opsctl.retry import on_stderr
 
 
@@ -23,8 +24,10 @@ class Step:
 
     title: str
     argv: tuple[str, ...] = ()
-    stdin: str | None = None  # e.g. a registry password: never on the command line
+    stdin: str | None = None
     run: Callable[[], str] | None = None
+    # (user, password) for `docker login`, asked for when the step runs; the password goes on stdin only
+    login: Callable[[], tuple[str, str]] | None = None
 
 
 def image_tag(workdir: Path) -> str:
@@ -47,7 +50,8 @@ def image_tag(workdir: Path) -> str:
 
 
 def plan_build(cfg: config_mod.Config, env: config_mod.EnvConfig, tag: str | None, *, dry_run: bool) -> list[Step]:
-    """The steps, in order; cloud calls are deferred so a dry run makes none."""
+    """The steps, in order. Nothing here reaches a registry or a cloud: the provider is built, and the
+    registry asked for a login, only when those steps run — after the Docker engine check, never in a dry run."""
     if not isinstance(env, (EcsEnv, CloudRunEnv)):
         raise UsageError(f"environment {env.name!r} runs tasks as local processes: there is no image to build")
     if not env.image:
@@ -59,45 +63,55 @@ def plan_build(cfg: config_mod.Config, env: config_mod.EnvConfig, tag: str | Non
     base = cfg.path.parent.resolve()
     context = (base / settings.context).resolve()
     dockerfile = (base / settings.dockerfile).resolve() if settings.dockerfile else context / "Dockerfile"
-    ref = f"{env.image}:{tag or image_tag(base)}"
-    provider = None if dry_run else providers.build(env)
-    steps = [Step("check the Docker engine", ("docker", "info", "--format", "{{.ServerVersion}}"))]
-    registry = env.image.split("/", 1)[0]
-    if dry_run:
-        steps.append(
-            Step(f"log in to {registry}", ("docker", "login", "--username", "…", "--password-stdin", registry))
+    if not context.is_dir():
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.build.context: no directory {context} — set it to the "
+            "directory docker builds from (relative to the config file)"
         )
-    else:
-        assert provider is not None
-        image = env.image
-        user, password = on_stderr()("log in to the registry", lambda: provider.registry_login(image))
-        steps.append(
-            Step(
-                f"log in to {registry}",
-                ("docker", "login", "--username", user, "--password-stdin", registry),
-                stdin=password,
-            )
+    if not dockerfile.is_file():
+        key = "dockerfile" if settings.dockerfile else "context"
+        raise ConfigError(
+            f"{env.source}: environments.{env.name}.build.{key}: no Dockerfile at {dockerfile} — set "
+            f"[environments.{env.name}.build] dockerfile (or context) to where it is"
         )
-    steps.append(
+    image = env.image
+    ref = f"{image}:{tag or image_tag(base)}"
+    built: list[Provider] = []
+
+    def provider() -> Provider:
+        if not built:
+            built.append(providers.build(env))
+        return built[0]
+
+    registry = image.split("/", 1)[0]
+    what = "update Cloud Run job" if isinstance(env, CloudRunEnv) else "register a task definition revision"
+    return [
+        Step("check the Docker engine", ("docker", "info", "--format", "{{.ServerVersion}}")),
+        Step(
+            f"log in to {registry}",
+            ("docker", "login", "--username", "…", "--password-stdin", registry),
+            login=None
+            if dry_run
+            else lambda: on_stderr()("log in to the registry", lambda: provider().registry_login(image)),
+        ),
         Step(
             f"build target {settings.target!r}",
             ("docker", "build", "--target", settings.target, "--file", str(dockerfile), "--tag", ref, str(context)),
-        )
-    )
-    steps.append(Step(f"push {ref}", ("docker", "push", ref)))
-    what = "update Cloud Run job" if isinstance(env, CloudRunEnv) else "register a task definition revision"
-    update = (lambda: on_stderr()(what, lambda: provider.set_image(ref))) if provider else None
-    steps.append(Step(f"{what} with {ref}", run=update))
-    return steps
+        ),
+        Step(f"push {ref}", ("docker", "push", ref)),
+        Step(
+            f"{what} with {ref}", run=None if dry_run else lambda: on_stderr()(what, lambda: provider().set_image(ref))
+        ),
+    ]
 
 
 def build_command(config_path: str | None, env_name: str, tag: str | None, dry_run: bool) -> int:
     """Run (or, with --dry-run, print) every build step; stop at the first that fails."""
     cfg = config_mod.load(config_path)
     env = cfg.environment(env_name)
+    steps = plan_build(cfg, env, tag, dry_run=dry_run)
     if not dry_run and shutil.which("docker") is None:
         raise LaunchError("docker not found on PATH: opsctl build needs the Docker CLI and a running engine")
-    steps = plan_build(cfg, env, tag, dry_run=dry_run)
     for number, step in enumerate(steps, 1):
         shown = " ".join(step.argv) if step.argv else "(cloud API call)"
         sys.stderr.write(f"opsctl: [{number}/{len(steps)}] {step.title}: {shown}\n")
@@ -106,10 +120,14 @@ def build_command(config_path: str | None, env_name: str, tag: str | None, dry_r
         if step.run is not None:
             sys.stderr.write(f"opsctl: {step.run()}\n")
             continue
-        quiet = step.argv[1] in ("info", "login")
-        proc = subprocess.run(step.argv, input=step.stdin, text=True, check=False, capture_output=quiet)
+        argv, stdin = step.argv, step.stdin
+        if step.login is not None:
+            user, stdin = step.login()
+            argv = (*argv[:3], user, *argv[4:])
+        quiet = argv[1] in ("info", "login")
+        proc = subprocess.run(argv, input=stdin, text=True, check=False, capture_output=quiet)
         if proc.returncode != 0:
-            if step.argv[1] == "info":
+            if argv[1] == "info":
                 raise LaunchError(
                     "the Docker engine is not reachable (docker info failed): start Docker / dockerd "
                     "and retry; nothing was built"

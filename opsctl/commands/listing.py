@@ -93,21 +93,24 @@ def tasks_command(config_path: str | None, env_name: str | None, output: str) ->
     if output == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
-    rows = []
-    for t in data:
-        flags = []
-        for p in t["params"]:
-            kind = "|".join(p["choices"]) if p["choices"] else p["type"]
-            flag = f"{p['flag']} {kind.upper() if not p['choices'] else kind}"
-            flags.append(flag if p["required"] else f"[{flag}]")
-        rows.append(
-            [
-                t["name"],
-                ", ".join(t["aliases"]) or "-",
-                " ".join(flags) or "-",
-                ", ".join(t["overridden_in"]) or "-",
-                t["help"],
-            ]
-        )
-    table(["TASK", "ALIASES", "PARAMETERS", "OVERRIDDEN IN", "HELP"], rows)
+    table(
+        ["TASK", "ALIASES", "OVERRIDDEN IN", "HELP"],
+        [[t["name"], ", ".join(t["aliases"]) or "-", ", ".join(t["overridden_in"]) or "-", t["help"]] for t in data],
+    )
+    params = [[t["name"], *_param_cells(p)] for t in data for p in t["params"]]
+    if params:
+        sys.stdout.write("\n")
+        table(["TASK", "PARAMETER", "TYPE", "DEFAULT", "HELP"], params)
     return 0
+
+
+def _param_cells(p: dict[str, Any]) -> list[str]:
+    """PARAMETER, TYPE, DEFAULT and HELP of one parameter, as `tasks` shows them."""
+    kind = f"{p['type']}: {' | '.join(p['choices'])}" if p["choices"] else p["type"]
+    if p["required"]:
+        default = "(required)"
+    elif p["default"] is None:
+        default = "-"
+    else:
+        default = str(p["default"]).lower() if isinstance(p["default"], bool) else str(p["default"])
+    return [p["flag"], kind, default, p["help"] or "-"]

@@ -85,8 +85,9 @@ def run_command(opts: RunOptions) -> int:
 def _dry_run(
     env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: RunSpec, redact: Redactor, timeout_s: float | None
 ) -> int:
-    """Print the launch request, secrets masked; no mutating call."""
-    with closing(providers.build(env)) as provider:
+    """Print the launch request, secrets masked; no mutating call (and none at all when the config names
+    the whole target)."""
+    with closing(providers.build(env, dry_run=True)) as provider:
         plan = {
             "env": env.name,
             "task": task.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from opsctl.commands.target import open_target
+from opsctl.model import State
 from opsctl.retry import on_stderr
 from opsctl.spec import Audit
 
@@ -13,8 +14,16 @@ def stop_command(config_path: str | None, env_name: str, run: str) -> int:
     """Request the stop, say the run's state now and how to follow it; 0 once the request went out."""
     with open_target(config_path, env_name) as (_, env, provider):
         ref = provider.ref(run)
-        actor = Audit.detect().actor
         call = on_stderr()
+        before = call("poll", lambda: provider.poll(ref))
+        if before.state is State.STOPPED:
+            code = "no exit code" if before.exit_code is None else f"exit code {before.exit_code}"
+            sys.stderr.write(
+                f"opsctl: run {ref.id} had already stopped ({code}); nothing to stop. "
+                f"See it with: opsctl wait {env.name} {ref.id}\n"
+            )
+            return 0
+        actor = Audit.detect().actor
         call("stop", lambda: provider.stop(ref, f"stopped by {actor} (opsctl stop)"))
         status = call("poll", lambda: provider.poll(ref))
         sys.stderr.write(

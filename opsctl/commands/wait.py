@@ -24,7 +24,7 @@ def wait_command(
         ref = info.ref
         spec = existing_run_spec(env.name, info)
         observer = observer_for(env.name, spec.task, no_color)
-        observer.launched(ref)
+        observer.launched(ref, verb="reattached to")
         cancel = CancelToken()
         runner = Runner(
             provider,

@@ -72,8 +72,8 @@ class ParamSpec:
             if lowered not in _TRUE | _FALSE:
                 raise ValueError(f"{shown} is not true or false")
             return lowered in _TRUE
-        elif self.type == "choice" and raw not in self.choices:
-            raise ValueError(f"{shown} is not one of: {', '.join(self.choices)}")
+        elif self.type == "choice":
+            return self._choice(raw, shown)
         elif self.type == "secret" and not raw:
             raise ValueError("the value is empty")
         elif self.type == "secret" and (not raw.strip() or len(raw) < SECRET_MIN_LENGTH):
@@ -82,8 +82,23 @@ class ParamSpec:
                 "a shorter one would be masked inside opsctl's own words"
             )
         if self.pattern and not re.fullmatch(self.pattern, raw):
+            # The help says what a person must type; the regex only says it to a machine.
+            if self.help:
+                raise ValueError(f"{shown} is not valid: {self.help.rstrip('.')}")
             raise ValueError(f"{shown} does not match the pattern {self.pattern}")
         return raw
+
+    def _choice(self, raw: str, shown: str) -> str:
+        """One of the choices, matched without regard to case; the error suggests the nearest one."""
+        by_case = {c.casefold(): c for c in self.choices}
+        found = by_case.get(raw.strip().casefold())
+        if found is not None:
+            return found
+        message = f"{shown} is not one of: {', '.join(self.choices)}"
+        near = difflib.get_close_matches(raw.strip().casefold(), list(by_case), n=1, cutoff=0.6)
+        if near:
+            message += f" (did you mean {by_case[near[0]]!r}?)"
+        raise ValueError(message)
 
 
 @dataclass(frozen=True, slots=True)

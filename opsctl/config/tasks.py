@@ -10,6 +10,7 @@ from typing import Any
 
 from opsctl.config.fields import Fields
 from opsctl.config.schema import PARAM_TYPES, ParamSpec, TaskConfig
+from opsctl.config.shell import quoted_placeholders, script_index
 
 BUILTINS = ("env", "task", "run_id", "actor", "python")
 # `opsctl run` options; a parameter may not shadow one of them (`--timeout` must stay unambiguous).
@@ -163,6 +164,15 @@ def check_placeholders(
                     f"the secret parameter {{{name}}} cannot be part of the command: a command line is visible in "
                     "ps, in ECS DescribeTasks and in the Cloud Run console; pass it through env instead",
                 )
+    script = script_index(command) if command else None
+    if command and script is not None:
+        inside = quoted_placeholders(command[script])
+        if inside:
+            raise f.fail(
+                f"{key}.command[{script}]",
+                f"{{{inside[0]}}} is inside quotes in a shell script; opsctl shell-quotes every value it "
+                "substitutes there, so write it bare (echo {" + inside[0] + "}, not echo '{" + inside[0] + "}')",
+            )
 
 
 def _check_aliases(f: Fields, tasks: dict[str, TaskConfig]) -> None:

@@ -87,21 +87,21 @@ class Provider(Protocol):
         ...
 
 
-def _local(env: EnvConfig) -> Provider:
+def _local(env: EnvConfig, dry_run: bool) -> Provider:
     from opsctl.providers.local import build
 
     assert isinstance(env, LocalEnv)
     return build(env)
 
 
-def _ecs(env: EnvConfig) -> Provider:
+def _ecs(env: EnvConfig, dry_run: bool) -> Provider:
     from opsctl.providers.ecs import build
 
     assert isinstance(env, EcsEnv)
-    return build(env)
+    return build(env, dry_run=dry_run)
 
 
-def _cloudrun(env: EnvConfig) -> Provider:
+def _cloudrun(env: EnvConfig, dry_run: bool) -> Provider:
     from opsctl.providers.cloudrun import build
 
     assert isinstance(env, CloudRunEnv)
@@ -109,13 +109,14 @@ def _cloudrun(env: EnvConfig) -> Provider:
 
 
 # Heavy SDKs are imported inside the factories, so `opsctl --help` never pays for boto3 or grpc.
-PROVIDERS: dict[str, Callable[[EnvConfig], Provider]] = {
+# `dry_run`: the provider will only plan (ECS then resolves nothing the config already names).
+PROVIDERS: dict[str, Callable[[EnvConfig, bool], Provider]] = {
     "local": _local,
     "ecs": _ecs,
     "cloudrun": _cloudrun,
 }
 
 
-def build(env: EnvConfig) -> Provider:
+def build(env: EnvConfig, dry_run: bool = False) -> Provider:
     """Build the provider for an environment with real clients."""
-    return PROVIDERS[env.provider](env)
+    return PROVIDERS[env.provider](env, dry_run)

@@ -6,7 +6,7 @@ import json
 from typing import IO, Any
 
 from opsctl.actions import defuse
-from opsctl.console import duration_text, use_color
+from opsctl.console import duration_text, labelled, use_color, width_of
 from opsctl.errors import RESERVED_EXIT_CODES
 from opsctl.model import Outcome, RunResult
 from opsctl.untrusted import LINE_MAX_BYTES
@@ -85,7 +85,7 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
         rows.append(("Console", result.run.console_url))
     if result.run.log_url:
         rows.append(("Logs", result.run.log_url))
-    if result.outcome is Outcome.DETACHED:
+    if result.outcome in (Outcome.DETACHED, Outcome.LEFT_RUNNING):
         rows.append(("Reattach", f"opsctl wait {result.env} {result.run.id}"))
     return rows
 
@@ -117,8 +117,7 @@ def print_summary(result: RunResult, out: IO[str], color: bool) -> None:
     """The summary table: rich on a colour terminal, aligned plain text elsewhere."""
     rows = summary_rows(result)
     if not color:
-        width = max(len(k) for k, _ in rows)
-        out.write("".join(defuse(f"{k.ljust(width)}  {v}") + "\n" for k, v in rows))
+        out.write("".join(defuse(line) + "\n" for line in labelled(rows, width_of(out)).splitlines()))
         return
     from rich.console import Console
     from rich.table import Table

@@ -45,4 +45,4 @@ def test_ecs_non_blocking_awslogs_is_a_warning_with_the_fix(ecs_world: EcsWorld,
             '    fix: set "mode": "blocking" in the container\'s logConfiguration options (the ECS module in '
             "infra/terraform does) and register a new task definition revision\n"
         ) in out.stdout
-        assert out.stderr == "opsctl: 6 passed (1 with a warning), 0 failed\n"
+        assert out.stderr == "opsctl: 7 passed (1 with a warning), 0 failed\n"  # the AWS credentials row (issue 15)

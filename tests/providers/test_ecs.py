@@ -305,6 +305,7 @@ def test_doctor_checks(ecs_world: EcsWorld, ecs_provider: Callable[..., EcsProvi
     ]
     good = ecs_provider(ecs_world).checks(tasks)
     assert [(c.name, c.ok) for c in good] == [
+        ("AWS credentials", True),  # first, as on every provider
         ("ECS cluster clinloop-staging (us-east-1)", True),
         ("task definition, container and network", True),
         ("CloudWatch log group /ecs/clinloop-staging-api", True),
@@ -312,18 +313,19 @@ def test_doctor_checks(ecs_world: EcsWorld, ecs_provider: Callable[..., EcsProvi
         ("task migrate: overrides", True),
         ("IAM permissions opsctl uses", True),
     ]
-    assert good[1].detail == (
+    assert good[0].detail == "arn:aws:sts::123456789012:user/moto (account 123456789012)"
+    assert good[2].detail == (
         "clinloop-staging-api:1 (from service clinloop-staging-api), container api, FARGATE, "
         "2 subnet(s), 1 security group(s)"
     )
     bad = ecs_provider(ecs_world, task_definition="with-secret").checks(tasks)
-    assert [(c.name, c.ok) for c in bad][2:5] == [
+    assert [(c.name, c.ok) for c in bad][3:6] == [
         ("CloudWatch log group /ecs/missing", False),
         ("task seed-admin: overrides", True),
         ("task migrate: overrides", False),
     ]
-    assert bad[4].detail == ("sets DATABASE_URL, which the container gets from secrets: ECS cannot override a secret")
-    (missing,) = ecs_provider(ecs_world, cluster="nope").checks(tasks)
+    assert bad[5].detail == ("sets DATABASE_URL, which the container gets from secrets: ECS cannot override a secret")
+    (_, missing) = ecs_provider(ecs_world, cluster="nope").checks(tasks)
     assert (missing.ok, missing.detail) == (False, "not found or not ACTIVE")
 
 

@@ -188,6 +188,7 @@ def ecs_project(ecs_world: EcsWorld, tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     (project / "opsctl.toml").write_text(ECS_TOML, encoding="utf-8")
+    (project / "Dockerfile").write_text("FROM scratch AS admin\n", encoding="utf-8")
     return project
 
 
@@ -219,7 +220,10 @@ def test_ecs_doctor_passes_on_a_healthy_environment(ecs_project: Path) -> None:
     assert "✓ task definition, container and network — clinloop-staging-api:1 (from service" in out.stdout
     assert "✓ CloudWatch log group /ecs/clinloop-staging-api — streams ecs/api/TASK-ID" in out.stdout
     assert "✓ task seed-admin: overrides — command and 1 env var(s) on container api" in out.stdout
-    assert out.stderr == "opsctl: 6 passed, 0 failed\n"
+    assert (
+        out.stdout.splitlines()[1] == "✓ AWS credentials — arn:aws:sts::123456789012:user/moto (account 123456789012)"
+    )
+    assert out.stderr == "opsctl: 7 passed, 0 failed\n"
 
 
 @pytest.mark.parametrize(
@@ -276,7 +280,7 @@ def test_ecs_wait_on_a_run_started_by_another_process(ecs_world: EcsWorld, ecs_p
     assert done.code == 3, done.output
     logged = "admin-cli: validating ada@example.com\nadmin-cli: inserted admin row\n"
     assert logged + '{"ok":false,"error":"dup"}\n' in done.stderr
-    assert done.stderr.startswith(f"opsctl: launched run {arn}\n")
+    assert done.stderr.startswith(f"opsctl: reattached to run {arn}\n")
     table = summary(done.stdout)
     assert (table["Environment"], table["Task"], table["Actor"], table["Run"]) == ("staging", "seed-admin", ACTOR, arn)
     assert (table["Status"], table["Exit code"], table["Error"]) == ("failed", "3", "dup")
@@ -333,7 +337,8 @@ def test_ecs_history_merges_the_cluster_and_local_history(ecs_world: EcsWorld, e
         ("seed-admin", ACTOR, "ecs + local history"),
         ("seed-admin", ACTOR, "local history"),
     ]
-    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("stopped", 3)]
+    # Recorded here as detached; ECS says how the first ended, in the summary's words (issue 15).
+    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("failed", 3)]
     text = ecs("history", "staging", "--limit", "1", cwd=ecs_project).stdout.splitlines()
     assert text[0].split() == ["RUN", "TASK", "ACTOR", "STARTED", "STATUS", "EXIT"]
     assert len(text) == 2 and text[1].split()[:3] == [second, "seed-admin", ACTOR]
@@ -453,6 +458,7 @@ def gcp_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     (project / "opsctl.toml").write_text(GCP_TOML, encoding="utf-8")
+    (project / "Dockerfile").write_text("FROM scratch AS admin\n", encoding="utf-8")
     return project
 
 
@@ -523,7 +529,7 @@ def test_cloudrun_wait_on_a_run_started_by_another_process(fake: FakeGcp, gcp_pr
     assert done.code == 3, done.output
     logged = "creating superadmin\npassword policy ok\n"
     assert logged + '{"error":"dup","ok":false}\n' in done.stderr
-    assert done.stderr.startswith(f"opsctl: launched run {run}\n")
+    assert done.stderr.startswith(f"opsctl: reattached to run {run}\n")
     table = summary(done.stdout)
     assert (table["Environment"], table["Task"], table["Actor"], table["Run"]) == (
         "staging",
@@ -582,7 +588,7 @@ def test_cloudrun_history_merges_the_job_and_local_history(fake: FakeGcp, gcp_pr
         ("create-superadmin", ACTOR, "cloudrun + local history"),
         ("create-superadmin", ACTOR, "local history"),
     ]
-    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("stopped", 0)]
+    assert [(r["status"], r["exit_code"]) for r in rows[:2]] == [("running", None), ("succeeded", 0)]
     text = gcp(fake, "history", "staging", "--limit", "1", cwd=gcp_project).stdout.splitlines()
     assert len(text) == 2 and text[1].split()[:3] == [second, "create-superadmin", ACTOR]
 
@@ -616,12 +622,16 @@ def test_cloudrun_build_through_an_endpoint_override_cannot_log_in(
     path, log = docker_standin(tmp_path)
     out = gcp(fake, "build", "staging", "--tag", "t1", cwd=gcp_project, env=path)
     assert out.code == 2, out.output
+    registry = "europe-west2-docker.pkg.dev"
     assert out.stderr == (
+        "opsctl: [1/5] check the Docker engine: docker info --format {{.ServerVersion}}\n"
+        f"opsctl: [2/5] log in to {registry}: docker login --username … --password-stdin {registry}\n"
         "opsctl: error: with an endpoint override opsctl holds no Google credentials to log in to "
         "europe-west2-docker.pkg.dev: log in yourself (gcloud auth configure-docker europe-west2-docker.pkg.dev) "
         "or unset OPSCTL_GCP_ENDPOINT\n"
     )
-    assert docker_calls(log) == []  # it stops before the first docker step
+    # The Docker engine is checked first (issue 15); the login is refused before any other docker step.
+    assert [c["argv"][0] for c in docker_calls(log)] == ["info"]
     assert fake.calls["UpdateJob"] == 0
 
 
@@ -652,3 +662,30 @@ def test_envs_and_tasks_make_no_cloud_call(
     assert tasks.code == 0, tasks.output
     assert [t["name"] for t in json.loads(tasks.stdout)] == ["create-superadmin"]
     assert sum(moto_proxy.counts().values()) == 0 and sum(fake.calls.values()) == 0
+
+
+def test_build_checks_docker_before_the_registry(
+    ecs_world: EcsWorld, ecs_project: Path, tmp_path: Path, moto_proxy: FaultProxy
+) -> None:
+    path, log = docker_standin(tmp_path, fail="info")
+    out = ecs("build", "staging", "--tag", "t1", cwd=ecs_project, env=path)
+    assert out.code == 69, out.output
+    assert [c["argv"][0] for c in docker_calls(log)] == ["info"]
+    assert sum(moto_proxy.counts().values()) == 0  # neither the registry nor ECS was asked anything
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_build_notices_a_missing_dockerfile_first(
+    ecs_world: EcsWorld, ecs_project: Path, tmp_path: Path, moto_proxy: FaultProxy, dry_run: bool
+) -> None:
+    (ecs_project / "Dockerfile").unlink()
+    path, log = docker_standin(tmp_path)
+    out = ecs("build", "staging", "--tag", "t1", *(["--dry-run"] if dry_run else []), cwd=ecs_project, env=path)
+    assert out.code == 78, out.output
+    assert out.stderr == (
+        f"opsctl: error: opsctl.toml: environments.staging.build.context: no Dockerfile at "
+        f"{ecs_project.resolve() / 'Dockerfile'} — set [environments.staging.build] dockerfile (or context) to "
+        "where it is\n"
+    )
+    assert docker_calls(log) == []
+    assert sum(moto_proxy.counts().values()) == 0

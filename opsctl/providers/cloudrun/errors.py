@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -80,10 +81,14 @@ def _translate(
     where = f"{env.project}/{env.region}"
     code = getattr(e.grpc_status_code, "name", None) or str(e.code)
     detail = redact(e.message or "")
+    what = f"{action.replace('_', ' ')} {subject}"
     if isinstance(e, gexc.NotFound):
         if not_found is not None:
             return NotFound(not_found)
-        return NotFound(f"{subject} not found in {where}: {detail}")
+        return NotFound(
+            f"{subject} not found in {where} — check project, region and job in environments.{env.name}"
+            f"{override_note(env)}"
+        )
     if isinstance(e, gexc.PermissionDenied):
         permission = {**CLOUD_RUN_PERMISSION_FOR, **CLOUD_RUN_BUILD_PERMISSION_FOR}.get(action, action)
         return PermissionDenied(
@@ -99,7 +104,28 @@ def _translate(
                 f"Cloud Logging read quota exhausted in project {env.project!r} (60 list calls a minute, shared "
                 "by every operator) — backing off; no log line is lost"
             )
-        return TemporaryFailure(f"{action.replace('_', ' ')} {subject}: quota exhausted ({code}) — backing off")
+        return TemporaryFailure(f"{what}: quota exhausted ({code}) — backing off")
+    # Transport-level failures carry the channel's own words (`failed to connect to all addresses; last
+    # error: …`): they are said in ours, by code, with what to do.
+    if isinstance(e, gexc.ServiceUnavailable):
+        return TemporaryFailure(
+            f"{what}: Google Cloud could not be reached ({code}) — check the network and retry{override_note(env)}"
+        )
+    if isinstance(e, gexc.DeadlineExceeded):
+        return TemporaryFailure(f"{what}: no answer in time ({code}) — retry later{override_note(env)}")
     if isinstance(e, TRANSIENT):
-        return TemporaryFailure(f"{action.replace('_', ' ')} {subject}: {code} {detail}".rstrip())
-    return LaunchError(f"{action.replace('_', ' ')} {subject} failed: {code} {detail}".rstrip())
+        return TemporaryFailure(
+            f"{what}: Google Cloud failed on its side ({code}) — retry; if it persists, see "
+            f"https://status.cloud.google.com{override_note(env)}"
+        )
+    # The API's own explanation of a refused request (INVALID_ARGUMENT, FAILED_PRECONDITION, …) is the fix.
+    return LaunchError(f"{what} was refused ({code})" + (f": {detail}" if detail else "") + override_note(env))
+
+
+def override_note(env: CloudRunEnv) -> str:
+    """Where the calls went when that is not Google: an active endpoint override, named."""
+    if os.environ.get("OPSCTL_GCP_ENDPOINT"):
+        return f" (calls go to OPSCTL_GCP_ENDPOINT={os.environ['OPSCTL_GCP_ENDPOINT']}: is it running?)"
+    if env.endpoint:
+        return f" (calls go to endpoint = {env.endpoint!r} in environments.{env.name}: is it running?)"
+    return ""

@@ -31,18 +31,21 @@ _REGISTER_FIELDS = (
 def checks(clients: EcsClients, resolver: Resolver, tasks: list[TaskConfig]) -> list[Check]:
     """Credentials and cluster, the resolved target, the log group, and what each task overrides."""
     env = clients.env
+    credentials = _credentials_check(clients)
+    if not credentials.ok:
+        return [credentials]
     cluster = f"ECS cluster {env.cluster} ({clients.region})"
     try:
         resp = clients.call("ecs", "DescribeClusters", lambda: clients.ecs.describe_clusters(clusters=[env.cluster]))
     except TemporaryFailure:
         raise  # not a finding: `opsctl doctor` retries the checks
     except OpsctlError as e:  # credentials or permissions: nothing else can be checked
-        return [Check(cluster, False, str(e))]
+        return [credentials, Check(cluster, False, str(e))]
     active = [c for c in resp.get("clusters", []) if c.get("status") == "ACTIVE"]
     if not active:
         fix = f"check environments.{env.name}.cluster, the region and the profile (aws ecs list-clusters)"
-        return [Check(cluster, False, "not found or not ACTIVE", fix)]
-    results = [Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
+        return [credentials, Check(cluster, False, "not found or not ACTIVE", fix)]
+    results = [credentials, Check(cluster, True, f"ACTIVE, {active[0].get('runningTasksCount', 0)} running task(s)")]
     try:
         target = resolver.target()
     except TemporaryFailure:
@@ -109,6 +112,19 @@ def _logs_check(clients: EcsClients, target: Target) -> Check:
         "does) and register a new task definition revision",
         warn=True,
     )
+
+
+def _credentials_check(clients: EcsClients) -> Check:
+    """Who the credentials are (STS GetCallerIdentity, which needs no permission): the first row of doctor."""
+    try:
+        sts: Any = clients.client_for("sts", clients.region)
+        who = clients.call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    except TemporaryFailure:
+        raise  # not a finding: `opsctl doctor` retries the checks
+    except OpsctlError as e:
+        detail, _, fix = str(e).partition(" — ")
+        return Check("AWS credentials", False, detail, fix)
+    return Check("AWS credentials", True, f"{who['Arn']} (account {who['Account']})")
 
 
 def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -> list[RunInfo]:

@@ -105,6 +105,17 @@ def action(service: str, operation: str) -> str:
     return known[0] if known else f"{service}:{operation}"
 
 
+def override_note(service: str) -> str:
+    """The endpoint override the call went through, if any (boto3 honours these variables by itself)."""
+    names = {"logs": ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL_LOGS")}.get(
+        service, (f"AWS_ENDPOINT_URL_{service.upper()}",)
+    )
+    for name in (*names, "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return f" (calls go to {name}={os.environ[name]}: is it running?)"
+    return ""
+
+
 def translate(exc: Exception, service: str, operation: str, ctx: Context) -> OpsctlError | None:
     """The opsctl error for an SDK exception, or None when it is not an SDK error we know."""
     if isinstance(exc, ClientError):
@@ -117,7 +128,10 @@ def translate(exc: Exception, service: str, operation: str, ctx: Context) -> Ops
             f"({type(exc).__name__}) — {ctx.login_hint()}"
         )
     if isinstance(exc, (HTTPClientError, ConnectionError)):
-        return TemporaryFailure(f"{operation}: cannot reach AWS {service} in {ctx.region} ({type(exc).__name__})")
+        return TemporaryFailure(
+            f"{operation}: cannot reach AWS {service} in {ctx.region} ({type(exc).__name__}) — check the network "
+            f"and retry{override_note(service)}"
+        )
     if isinstance(exc, BotoCoreError):
         return OpsctlError(f"{operation}: {type(exc).__name__}: {exc}")
     return None

@@ -16,7 +16,7 @@ from opsctl.providers.ecs import admin
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by
 from opsctl.providers.ecs.logs import read_page
-from opsctl.providers.ecs.resolve import Resolver, task_id
+from opsctl.providers.ecs.resolve import Resolver, named_target, task_id
 from opsctl.providers.ecs.status import info_of, launched_with, status_of
 
 if TYPE_CHECKING:
@@ -58,9 +58,12 @@ class EcsProvider:
         region: str,
         client_for: Callable[[str, str], Any] | None = None,
         where: Callable[[str], str] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> None:
         self.env = env
         self.region = region
+        self.dry_run = dry_run  # only plans: a config that names everything needs no AWS call
         self.clients = EcsClients(env, ecs, logs, region, client_for, where)
         self.resolver = Resolver(self.clients)
         self._notes: list[str] = []
@@ -94,7 +97,8 @@ class EcsProvider:
 
     def plan(self, spec: RunSpec) -> dict[str, Any]:
         """The RunTask request `launch` would send (resolving reads the service and the task definition)."""
-        req = request(self.resolver.target(), spec)
+        offline = named_target(self.env, self.region) if self.dry_run else None
+        req = request(offline or self.resolver.target(), spec)
         check_override_size(req)
         return req
 
@@ -216,7 +220,7 @@ class EcsProvider:
         self.clients.close()
 
 
-def build(env: EcsEnv, where: Callable[[str], str] | None = None) -> EcsProvider:
+def build(env: EcsEnv, where: Callable[[str], str] | None = None, dry_run: bool = False) -> EcsProvider:
     """Real boto3 clients for an environment: its profile and region, SDK retries off (the runner retries).
 
     `where(key)` names a setting in messages (default: its dotted key in the config; `opsctl init`, which
@@ -263,4 +267,4 @@ def build(env: EcsEnv, where: Callable[[str], str] | None = None) -> EcsProvider
         ecs, logs = client_for("ecs", region), client_for("logs", region)
     except InvalidRegionError:
         raise ConfigError(f"{key('region')}: {region!r} is not an AWS region name (e.g. eu-west-2)") from None
-    return EcsProvider(env, ecs, logs, region, client_for, where)
+    return EcsProvider(env, ecs, logs, region, client_for, where, dry_run=dry_run)

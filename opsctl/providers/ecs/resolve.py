@@ -104,6 +104,27 @@ def resolve(
     )
 
 
+def named_target(env: EcsEnv, region: str) -> Target | None:
+    """The Target as the config alone names it (task definition, container, subnets, security groups, no
+    service), for a dry run with no credentials or network; None when AWS must fill something in."""
+    if env.service or not (env.task_definition and env.container and env.subnets and env.security_groups):
+        return None
+    launch_type, strategy, platform = _placement(env, None)
+    public = None if env.assign_public_ip is None else ("ENABLED" if env.assign_public_ip else "DISABLED")
+    return Target(
+        cluster=env.cluster,
+        region=region,
+        task_definition=env.task_definition,
+        container=env.container,
+        subnets=env.subnets,
+        security_groups=env.security_groups,
+        assign_public_ip=public,
+        launch_type=launch_type,
+        capacity_provider_strategy=strategy,
+        platform_version=platform,
+    )
+
+
 def _container(env: EcsEnv, shown: str, definitions: list[Any], names: tuple[str, ...]) -> str:
     if env.container:
         if env.container not in names:

@@ -14,7 +14,8 @@ from opsctl.model import Check
 def checks(env: LocalEnv, root: Path, tasks: list[TaskConfig]) -> list[Check]:
     """The workdir exists, every task's program can be found, the state directory is writable."""
     workdir = env.workdir
-    results = [Check(f"workdir {workdir}", workdir.is_dir(), fix=f"create it or fix environments.{env.name}.workdir")]
+    results = [Check("credentials", True, "none needed: tasks run as processes on this machine")]
+    results += [Check(f"workdir {workdir}", workdir.is_dir(), fix=f"create it or fix environments.{env.name}.workdir")]
     for task in tasks:
         if not task.command:
             results.append(

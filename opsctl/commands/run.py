@@ -111,7 +111,7 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
-    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
     from opsctl.progress import observer_for
     from opsctl.runner import Runner
     from opsctl.sinks import finish
@@ -119,8 +119,8 @@ def _launch_and_watch(
     if not opts.allow_concurrent:
         guards.check_concurrency(provider, env, task, on_stderr())
 
-    observer = observer_for(env.name, task.name, opts.no_color, opts.no_logs)
     cancel = CancelToken()
+    observer = HangupObserver(observer_for(env.name, task.name, opts.no_color, opts.no_logs), cancel)
     runner = Runner(
         provider,
         spec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor
@@ -22,9 +22,9 @@ def wait_command(
         ref = provider.ref(run)
         info = on_stderr()("look up the run", lambda: provider.info(ref))
         ref = info.ref
-        observer = observer_for(env.name, info.task or "?", no_color)
-        observer.launched(ref)
         cancel = CancelToken()
+        observer = HangupObserver(observer_for(env.name, info.task or "?", no_color), cancel)
+        observer.launched(ref)
         runner = Runner(
             provider,
             existing_run_spec(env.name, info),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import datetime
@@ -15,10 +16,13 @@ from opsctl.config import LocalEnv, TaskConfig
 from opsctl.errors import NotFound, UsageError
 from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, Status, Timing
 from opsctl.providers.local.admin import checks
-from opsctl.providers.local.launch import argv, start
+from opsctl.providers.local.launch import argv, check_size, child_env, start, supervisor_argv
 from opsctl.providers.local.logs import read_page
 from opsctl.providers.local.status import alive, status_of
 from opsctl.state import state_dir
+
+# What a local run id can be: a directory name of letters, digits, - and _ (opsctl makes 20261201T081500Z-1a2b3c4d).
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def runs_dir() -> Path:
@@ -53,7 +57,8 @@ class LocalProvider:
         return [("workdir", str(self.env.workdir))]
 
     def plan(self, spec: RunSpec) -> dict[str, Any]:
-        """The process that launch would start."""
+        """The process that launch would start (UsageError when the OS could not start it: E2BIG)."""
+        check_size(supervisor_argv(self.root / spec.run_id, argv(spec)), child_env(spec))
         return {"argv": list(argv(spec)), "cwd": str(self.env.workdir), "env": spec.env_dict()}
 
     def launch(self, spec: RunSpec) -> RunRef:
@@ -71,9 +76,14 @@ class LocalProvider:
         return []
 
     def ref(self, run: str) -> RunRef:
-        """A local run id → its RunRef."""
+        """A local run id → its RunRef (UsageError for what cannot be one, NotFound for an unknown one)."""
+        if not RUN_ID.fullmatch(run):
+            shown = run if len(run) <= 80 else f"{run[:80]}… ({len(run)} characters)"
+            raise UsageError(
+                f"{shown!r} is not a local run id (like 20261201T081500Z-1a2b3c4d: letters, digits, - and _)"
+            )
         run_dir = self.root / run
-        if not run.strip() or "/" in run or not (run_dir / "meta.json").exists():
+        if not (run_dir / "meta.json").exists():
             raise NotFound(f"no local run {run!r} in {self.root} (see: opsctl history {self.env.name})")
         return RunRef(id=run, log_url=str(run_dir / "log.jsonl"))
 

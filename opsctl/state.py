@@ -2,11 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def state_dir() -> Path:
     """opsctl's state directory (local runs, history); secrets are never written here."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "opsctl"
+
+
+class Damaged(ValueError):
+    """A state file that exists but cannot be read as what it should be (torn by a crash, edited, truncated)."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a temporary file beside it, then a rename (readers never see
+    half a file, and a failed write leaves the old one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = text.encode("utf-8")
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A state file's JSON object; None when it does not exist, Damaged when it is not a whole JSON object."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:  # JSON and UTF-8 errors alike
+        raise Damaged(f"{path} is damaged (not a whole JSON object)") from None
+    if not isinstance(data, dict):
+        raise Damaged(f"{path} is damaged (not a JSON object)")
+    return data
+
+
+def check_usable(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it; OSError (with its reason) when not."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(folder / ".probe", "ok")
+    (folder / ".probe").unlink()

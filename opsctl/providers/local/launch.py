@@ -14,6 +14,7 @@ from pathlib import Path
 from opsctl.config import LocalEnv
 from opsctl.errors import LaunchError, UsageError
 from opsctl.model import RunSpec
+from opsctl.state import check_usable, write_atomic
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
@@ -75,8 +76,14 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
     exe = command[0] if os.sep in command[0] else shutil.which(command[0])
     if exe is None or not Path(env.workdir, exe).exists():
         raise LaunchError(f"command {command[0]!r} not found (PATH, or relative to {env.workdir})")
+    try:
+        check_usable(root)
+    except OSError as e:
+        raise LaunchError(
+            f"the state directory {root} is not usable ({e.strerror or e}): make it a writable directory with "
+            "free space, or set XDG_STATE_HOME to one; nothing was launched"
+        ) from None
     run_dir = root / spec.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
     meta = {
         "env": spec.env,
         "task": spec.task,
@@ -84,15 +91,40 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
         "origin": spec.origin,
         "started_at": datetime.now().astimezone().isoformat(),
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    proc = subprocess.Popen(
-        supervisor_argv(run_dir, command),
-        cwd=env.workdir,
-        env=child_env(spec),
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    (run_dir / "pid").write_text(str(proc.pid), encoding="utf-8")
+    run_dir.mkdir(exist_ok=False, mode=0o700)  # FileExistsError: this run id was launched already
+    try:
+        write_atomic(run_dir / "meta.json", json.dumps(meta))
+    except OSError as e:
+        _discard(run_dir)
+        raise LaunchError(f"cannot record the run in {run_dir} ({e.strerror or e}); nothing was launched") from None
+    proc = _spawn(env, run_dir, spec, command)
+    try:
+        write_atomic(run_dir / "pid", str(proc.pid))
+    except OSError as e:
+        # Without its pid file the run could be neither watched nor stopped: stop it before it does anything.
+        proc.terminate()
+        proc.wait()
+        _discard(run_dir)
+        raise LaunchError(f"cannot record the run in {run_dir} ({e.strerror or e}); it was stopped at once") from None
     return proc
+
+
+def _discard(run_dir: Path) -> None:
+    """Remove what a failed launch left, so that no ghost run shows in history."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _spawn(env: LocalEnv, run_dir: Path, spec: RunSpec, command: Sequence[str]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            supervisor_argv(run_dir, command),
+            cwd=env.workdir,
+            env=child_env(spec),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as e:
+        _discard(run_dir)
+        raise LaunchError(f"cannot start the supervisor: {e.strerror or e}; nothing was launched") from None

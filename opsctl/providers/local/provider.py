@@ -8,7 +8,7 @@ import os
 import re
 import signal
 import subprocess
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, Status, Timin
 from opsctl.providers.local.admin import checks
 from opsctl.providers.local.launch import argv, check_size, child_env, start, supervisor_argv
 from opsctl.providers.local.logs import read_page
-from opsctl.providers.local.status import alive, status_of
-from opsctl.state import state_dir
+from opsctl.providers.local.status import alive, status_of, supervisor_pid
+from opsctl.state import Damaged, read_json, state_dir, write_atomic
 
 # What a local run id can be: a directory name of letters, digits, - and _ (opsctl makes 20261201T081500Z-1a2b3c4d).
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -51,6 +51,7 @@ class LocalProvider:
         self.env = env
         self.root = root or runs_dir()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._warnings: list[str] = []
 
     def target(self) -> list[tuple[str, str]]:
         """The working directory the task runs in."""
@@ -99,39 +100,67 @@ class LocalProvider:
         return read_page(self.root / ref.id / "log.jsonl", cursor)
 
     def stop(self, ref: RunRef, reason: str) -> None:
-        """SIGTERM the supervisor, which stops the task's process group (SIGKILL after a grace)."""
+        """SIGTERM the supervisor, which stops the task's process group (SIGKILL after a grace); then record why.
+
+        The signal comes first: bookkeeping that fails (a full disk, a read-only state directory) must never
+        keep a run from stopping.
+        """
         run_dir = self.root / ref.id
-        if (run_dir / "exit.json").exists():
+        if (run_dir / "exit.json").exists() or not alive(run_dir):
             return
-        (run_dir / "stop.json").write_text(json.dumps({"reason": reason}), encoding="utf-8")
-        pid = int((run_dir / "pid").read_text(encoding="utf-8"))
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        pid = supervisor_pid(run_dir)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            write_atomic(run_dir / "stop.json", json.dumps({"reason": reason}))
+        except OSError as e:
+            self._warnings.append(f"run {ref.id} was stopped, but its stop reason could not be recorded: {e.strerror}")
+
+    def _runs(self, newest_first: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Each run directory with its meta.json; a damaged one is skipped with a warning (see `warnings`)."""
+        if not self.root.is_dir():
+            return
+        for run_dir in sorted(self.root.iterdir(), reverse=newest_first):
+            if not RUN_ID.fullmatch(run_dir.name) or not run_dir.is_dir():
+                continue
+            try:
+                meta = read_json(run_dir / "meta.json")
+                if meta is not None and not all(isinstance(meta.get(k), str) for k in ("env", "task")):
+                    raise Damaged(f"{run_dir / 'meta.json'} is damaged (no env or task)")
+            except (Damaged, OSError) as e:
+                self._warnings.append(f"skipped run {run_dir.name}: {e}")
+                continue
+            if meta is not None:
+                yield run_dir, meta
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Local runs of this task in this env whose supervisor is still alive."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for run_dir in sorted(self.root.iterdir()):
-            meta_file = run_dir / "meta.json"
-            if not meta_file.exists() or (run_dir / "exit.json").exists() or not alive(run_dir):
-                continue
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            if meta["env"] == env and meta["task"] == task:
-                found.append(self.ref(run_dir.name))
-        return found
+        return [
+            self.ref(run_dir.name)
+            for run_dir, meta in self._runs()
+            if meta["env"] == env and meta["task"] == task and not (run_dir / "exit.json").exists() and alive(run_dir)
+        ]
 
     def info(self, ref: RunRef) -> RunInfo:
-        """What meta.json and exit.json say about a local run."""
-        meta = json.loads((self.root / ref.id / "meta.json").read_text(encoding="utf-8"))
+        """What meta.json and exit.json say about a local run (what is damaged stays unknown)."""
+        try:
+            meta = read_json(self.root / ref.id / "meta.json") or {}
+        except Damaged as e:
+            self._warnings.append(str(e))
+            meta = {}
         status = self.poll(ref)
+
+        def text(key: str) -> str | None:
+            value = meta.get(key)
+            return value if isinstance(value, str) else None
+
         return RunInfo(
             ref=ref,
-            env=meta["env"],
-            task=meta["task"],
-            actor=meta["actor"],
-            started_at=datetime.fromisoformat(meta["started_at"]),
+            env=text("env"),
+            task=text("task"),
+            actor=text("actor"),
+            started_at=status.started_at,
             stopped_at=status.stopped_at,
             state=status.state,
             exit_code=status.exit_code,
@@ -139,14 +168,11 @@ class LocalProvider:
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:
         """Local runs of this env, newest first (run ids sort by start time)."""
-        if not self.root.is_dir():
-            return []
         found: list[RunInfo] = []
-        for run_dir in sorted(self.root.iterdir(), reverse=True):
+        for run_dir, meta in self._runs(newest_first=True):
             if len(found) >= limit:
                 break
-            meta_file = run_dir / "meta.json"
-            if meta_file.exists() and json.loads(meta_file.read_text(encoding="utf-8"))["env"] == env:
+            if meta["env"] == env:
                 found.append(self.info(self.ref(run_dir.name)))
         return found
 
@@ -162,8 +188,9 @@ class LocalProvider:
         """Nothing to release: the supervisor runs on without us."""
 
     def warnings(self) -> tuple[str, ...]:
-        """A local run has nothing to warn about."""
-        return ()
+        """Damaged run directories skipped, bookkeeping that failed; each said once."""
+        said, self._warnings = tuple(self._warnings), []
+        return said
 
     def set_image(self, image: str) -> str:
         """Local runs have no image."""

@@ -24,18 +24,79 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# Written at start and given up when the disk is full at the end, so that exit.json still fits.
+RESERVE = "exit.reserve"
+RESERVE_BYTES = 64 * 1024
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+    except OSError:
+        # A full disk: free the space set aside at start, and try once more (the exit code must arrive).
+        with contextlib.suppress(OSError):
+            (path.parent / RESERVE).unlink()
+        tmp.write_text(json.dumps(data), encoding="utf-8")
     tmp.replace(path)  # atomic: a reader sees the whole file or none
+    with contextlib.suppress(OSError):
+        (path.parent / RESERVE).unlink()
 
 
-def _pump(pipe: IO[bytes], stream: str, out: IO[str], lock: threading.Lock) -> None:
+def _reserve(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        (run_dir / RESERVE).write_bytes(b"\0" * RESERVE_BYTES)
+
+
+class _Log:
+    """log.jsonl, written so that a full disk never blocks the task: the pumps keep draining its pipes, lines
+    that cannot be written are counted, and once space is back a line says how many were dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.lock = threading.Lock()
+        self.dropped = 0  # in all
+        self._unsaid = 0  # dropped since the last line that made it
+        self._torn = False  # a line was half written: the next one starts on a fresh line
+
+    def write(self, stream: str, message: str) -> None:
+        """Append one record; never raises."""
+        record = json.dumps({"t": _now(), "s": stream, "m": message}) + "\n"
+        with self.lock:
+            if self._unsaid:
+                note = f"[opsctl: {self._unsaid} log lines dropped: the disk was full]"
+                if not self._append(json.dumps({"t": _now(), "s": "stderr", "m": note}) + "\n"):
+                    self._drop()
+                    return
+                self._unsaid = 0
+            if not self._append(record):
+                self._drop()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self._unsaid += 1
+
+    def _append(self, text: str) -> bool:
+        data = (("\n" if self._torn else "") + text).encode("utf-8")
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self.fd, data[written:])
+        except OSError:
+            self._torn = self._torn or written > 0
+            return False
+        self._torn = False
+        return True
+
+    def close(self) -> None:
+        """Close the file."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _pump(pipe: IO[bytes], stream: str, log: _Log) -> None:
     for raw in iter(pipe.readline, b""):
-        record = json.dumps({"t": _now(), "s": stream, "m": raw.decode("utf-8", "replace").rstrip("\r\n")})
-        with lock:
-            out.write(record + "\n")
-            out.flush()
+        log.write(stream, raw.decode("utf-8", "replace").rstrip("\r\n"))
     pipe.close()
 
 
@@ -52,8 +113,8 @@ def _kill_if_alive(child: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str]) -> int:
     """Run the command, relay its output into RUN_DIR/log.jsonl, record how it ended."""
     run_dir, argv = Path(argv[0]), argv[2:]
-    log = (run_dir / "log.jsonl").open("a", encoding="utf-8")
-    lock = threading.Lock()
+    _reserve(run_dir)
+    log = _Log(run_dir / "log.jsonl")
     child: subprocess.Popen[bytes] | None = None
     stop_signal: list[int] = []
 
@@ -74,15 +135,15 @@ def main(argv: list[str]) -> int:
         )
     except OSError as e:
         reason = f"cannot start {argv[0]!r}: {e.strerror}"
-        log.write(json.dumps({"t": _now(), "s": "stderr", "m": reason}) + "\n")
+        log.write("stderr", reason)
         log.close()
         _write_json(run_dir / "exit.json", {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason})
         return 0
     if stop_signal:
         forward(stop_signal[0], None)
     pumps = [
-        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, lock), daemon=True),
-        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, lock), daemon=True),
+        threading.Thread(target=_pump, args=(child.stdout, "stdout", log), daemon=True),
+        threading.Thread(target=_pump, args=(child.stderr, "stderr", log), daemon=True),
     ]
     for pump in pumps:
         pump.start()
@@ -90,14 +151,21 @@ def main(argv: list[str]) -> int:
     for pump in pumps:
         pump.join()
     log.close()
+    dropped = {"dropped_lines": log.dropped} if log.dropped else {}
     if code < 0:
         name = signal.Signals(-code).name
         _write_json(
             run_dir / "exit.json",
-            {"exit_code": None, "signal": -code, "stopped_at": _now(), "reason": f"killed by signal {-code} ({name})"},
+            {
+                "exit_code": None,
+                "signal": -code,
+                "stopped_at": _now(),
+                "reason": f"killed by signal {-code} ({name})",
+                **dropped,
+            },
         )
     else:
-        _write_json(run_dir / "exit.json", {"exit_code": code, "signal": None, "stopped_at": _now()})
+        _write_json(run_dir / "exit.json", {"exit_code": code, "signal": None, "stopped_at": _now(), **dropped})
     os._exit(0)  # the SIGKILL timer thread may still be pending; don't wait for it
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -134,6 +135,22 @@ class LocalProvider:
             if meta is not None:
                 yield run_dir, meta
 
+    @contextlib.contextmanager
+    def launch_lock(self, env: str, task: str) -> Iterator[None]:
+        """Held from the concurrency check until the run exists: two launches at once take turns (flock), so
+        the second one sees the first one's run. Released when the process ends, however it ends."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.root / f".launch-{env}-{task}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield  # an unusable state directory: the launch itself says so, with the fix
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Local runs of this task in this env whose supervisor is still alive."""
         return [
@@ -164,6 +181,8 @@ class LocalProvider:
             stopped_at=status.stopped_at,
             state=status.state,
             exit_code=status.exit_code,
+            run_id=ref.id,
+            created_at=status.started_at,
         )
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:

@@ -85,6 +85,8 @@ def reconcile(provider: Provider, spec: RunSpec, ours: RunRef, call: Retrying) -
     earlier = []
     for ref in others:
         info = _describe(provider, ref, call)
+        if info.run_id == spec.run_id:
+            continue  # a duplicate of our own launch: the runner's launch settles those
         if info.state is not State.STOPPED and _before(_launch_key(info, info.run_id), mine_key):
             earlier.append(info)
     if not earlier:

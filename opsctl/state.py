@@ -44,6 +44,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as e:  # a directory where the file should be, a permission, an I/O error
+        raise Damaged(f"{path} cannot be read ({e.strerror})") from None
     try:
         data = json.loads(raw)
     except ValueError:  # JSON and UTF-8 errors alike

@@ -75,6 +75,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def check_usable(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written in it; OSError (with its reason) when not."""
-    private_dir(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # its OSError names the reason (Not a directory …)
+    private_dir(folder)  # 0700 whatever the umask, and the directories up to the state directory too
     write_private(folder / ".probe", "ok")
     (folder / ".probe").unlink()

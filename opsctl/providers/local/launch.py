@@ -83,7 +83,7 @@ def supervisor_argv(run_dir: Path, command: Sequence[str], channel: int = 0) -> 
 def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
     """Write the run's meta.json and start the supervisor, detached so the run survives opsctl."""
     command = argv(spec)
-    # The task's exec sees this whole environment; the supervisor's a command line longer than the task's.
+    # E2BIG before anything exists: the task's whole environment, the supervisor's command line (the task's, and more).
     check_size(supervisor_argv(root / spec.run_id, command), child_env(spec))
     if not env.workdir.is_dir():
         raise LaunchError(f"environments.{spec.env}.workdir {str(env.workdir)!r} is not a directory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -10,13 +11,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from opsctl import __version__
+from opsctl import __version__, interrupted_at_start
 from opsctl.argv import hoist_globals, run_positionals, wants_run_help
+from opsctl.console import reopen_closed_streams, silence_gone
 from opsctl.errors import EXIT_INTERNAL, EXIT_SIGINT, OpsctlError, UsageError
 
 if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext
     from typer._click.shell_completion import CompletionItem
+
+# From here a Ctrl-C is a KeyboardInterrupt again, which `_main` turns into one line and exit 130.
+if signal.getsignal(signal.SIGINT) is interrupted_at_start:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HELP = """Run one admin task against a live serverless environment — an ECS Fargate task, a Cloud Run job
 execution, or a local process — stream its logs, print a summary and exit with the task's exit code.
@@ -380,9 +386,25 @@ def _complete(what: str, env: str | None = None) -> list[str]:
     return [*cfg.tasks, *(a for t in cfg.tasks.values() for a in t.aliases)]
 
 
+class _Pipe:
+    """Whether a read-only command's output pipe closed under it (`opsctl tasks | head -1`)."""
+
+    closed = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and a documented exit code."""
-    sys.exit(_main(sys.argv[1:] if argv is None else argv))
+    try:
+        reopen_closed_streams()
+        code = _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # between the handlers above and `_main`'s own
+        code = EXIT_SIGINT
+    if _Pipe.closed:
+        # The usual end of a writer whose reader left: killed by SIGPIPE, quietly (as `cat | head` ends).
+        silence_gone()
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(code)
 
 
 def _main(argv: list[str]) -> int:
@@ -409,6 +431,14 @@ def _main(argv: list[str]) -> int:
     except (KeyboardInterrupt, typer.Abort):
         print_error("interrupted; nothing was launched")
         return EXIT_SIGINT
+    except (BrokenPipeError, SystemExit) as e:
+        # click turns a broken pipe into SystemExit(1). Only commands that print as they go get here:
+        # `run` and `wait` treat a reader that left as a hangup instead (see cancel.HangupObserver).
+        if isinstance(e, SystemExit) and not silence_gone():
+            raise
+        silence_gone()
+        _Pipe.closed = True
+        return EXIT_INTERNAL
     except Exception as e:
         if verbose:
             traceback.print_exc()

@@ -142,6 +142,8 @@ class RunInfo:
     stopped_at: datetime | None = None
     state: State | None = None
     exit_code: int | None = None
+    run_id: str | None = None  # the OPSCTL_RUN_ID it was launched with
+    created_at: datetime | None = None  # when the cloud accepted the launch (orders simultaneous launches)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ def interactive(yes: bool) -> bool:
 
 def validate(param: ParamSpec, raw: str) -> Value:
     """Check one raw value against its parameter's type; UsageError names the flag (never a secret)."""
+    if "\0" in raw:
+        raise UsageError(f"{param.flag}: the value contains a NUL byte, which no command line or environment can carry")
     try:
         return param.convert(raw)
     except ValueError as e:

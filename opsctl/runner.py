@@ -103,6 +103,11 @@ class Runner:
             self.provider, self.spec, self.observer, self._call, self._timing, self.clock, self._sleep, self.cancel
         )
 
+    @property
+    def call(self) -> Retrying:
+        """The runner's retry policy, for calls made on its behalf (the concurrency reconcile after a launch)."""
+        return self._call
+
     # -- the run -----------------------------------------------------------------------------------
 
     def run(self, detach: bool = False) -> RunResult:

@@ -6,8 +6,11 @@ here (a local run's log is redacted by its supervisor before it reaches the file
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def state_dir() -> Path:
@@ -29,8 +32,50 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+class Damaged(ValueError):
+    """A state file that exists but cannot be read as what it should be (torn by a crash, edited, truncated)."""
+
+
 def write_private(path: Path, text: str) -> None:
-    """Write a small file as 0600 (created so: never readable by others, not even for a moment)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    """Write `text` to `path` as 0600, whole or not at all: a temporary file beside it (created 0600, so never
+    readable by others, not even for a moment), then a rename (readers never see half a file, and a failed
+    write leaves the old one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = text.encode("utf-8")
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A state file's JSON object; None when it does not exist, Damaged when it is not a whole JSON object."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:  # a directory where the file should be, a permission, an I/O error
+        raise Damaged(f"{path} cannot be read ({e.strerror})") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:  # JSON and UTF-8 errors alike
+        raise Damaged(f"{path} is damaged (not a whole JSON object)") from None
+    if not isinstance(data, dict):
+        raise Damaged(f"{path} is damaged (not a JSON object)")
+    return data
+
+
+def check_usable(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it; OSError (with its reason) when not."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # its OSError names the reason (Not a directory …)
+    private_dir(folder)  # 0700 whatever the umask, and the directories up to the state directory too
+    write_private(folder / ".probe", "ok")
+    (folder / ".probe").unlink()

@@ -174,10 +174,11 @@ def test_secret_values_never_appear_in_errors(secret: str) -> None:
     try:
         validate(spec, secret)
     except UsageError as e:
-        # the message is one of three fixed texts, whatever the value was
+        # the message is one of four fixed texts, whatever the value was
         assert str(e) in {
             "--pw: the value does not match the pattern [0-9]{3}",
             "--pw: the value is empty",
+            "--pw: the value contains a NUL byte, which no command line or environment can carry",
             "--pw: a secret must be at least 6 characters and not blank: "
             "a shorter one would be masked inside opsctl's own words",
         }

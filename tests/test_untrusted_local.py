@@ -94,7 +94,8 @@ def opsctl(project: Path, *args: str, **env: str) -> CliResult:
 
 
 def run_dirs(state: Path) -> list[Path]:
-    return sorted((state / "opsctl" / "local-runs").iterdir())
+    # Directories only: local-runs also holds the launch locks (.launch-ENV-TASK.lock, issue 13).
+    return sorted(p for p in (state / "opsctl" / "local-runs").iterdir() if p.is_dir())
 
 
 # -- the terminal -------------------------------------------------------------------------------------------
@@ -231,6 +232,7 @@ def test_state_is_private_whatever_the_umask(project: Path, isolated: Path) -> N
         "opsctl": 0o700,
         "opsctl/history.jsonl": 0o600,
         "opsctl/local-runs": 0o700,
+        "opsctl/local-runs/.launch-dev-leak.lock": 0o600,  # issue 13's launch lock, private too
         f"opsctl/local-runs/{run_dir.name}": 0o700,
         f"opsctl/local-runs/{run_dir.name}/meta.json": 0o600,
         f"opsctl/local-runs/{run_dir.name}/pid": 0o600,

@@ -21,6 +21,8 @@ def history_command(config_path: str | None, env_name: str, limit: int, output: 
     """The `limit` most recent runs, newest first, as a table or JSON."""
     with open_target(config_path, env_name) as (_, env, provider):
         rows = _merged(env, provider, limit)
+        for warning in provider.warnings():  # a damaged run record skipped, said once
+            sys.stderr.write(f"opsctl: warning: {warning}\n")
         if output == "json":
             sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
             return 0

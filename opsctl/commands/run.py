@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,8 +16,9 @@ from opsctl.retry import on_stderr
 from opsctl.spec import Audit, build_spec
 
 if TYPE_CHECKING:
-    from opsctl.model import RunSpec
+    from opsctl.model import RunResult, RunSpec
     from opsctl.providers import Provider
+    from opsctl.runner import Runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +113,13 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
-    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
     from opsctl.progress import observer_for
     from opsctl.runner import Runner
     from opsctl.sinks import finish
 
-    if not opts.allow_concurrent:
-        guards.check_concurrency(provider, env, task, on_stderr())
-
-    observer = observer_for(env.name, task.name, opts.no_color, opts.no_logs)
     cancel = CancelToken()
+    observer = HangupObserver(observer_for(env.name, task.name, opts.no_color, opts.no_logs), cancel)
     runner = Runner(
         provider,
         spec,
@@ -131,10 +129,26 @@ def _launch_and_watch(
         cancel=cancel,
         interrupt_grace_s=INTERRUPT_GRACE_S if can_prompt else 0.0,
     )
-    with cancel_on_signals(cancel), closing(observer):
-        result = runner.run(detach=opts.detach)
+    with ExitStack() as lock:
+        if not opts.allow_concurrent:
+            # Local: check and launch under one lock, so two launches at once take turns.
+            lock.enter_context(guards.launch_lock(provider, env, task))
+            guards.check_concurrency(provider, env, task, on_stderr())
+        with cancel_on_signals(cancel), closing(observer):
+            launched = runner.run(detach=True)
+            lock.close()  # the run exists: the next launcher will see it
+            if not opts.allow_concurrent:
+                # ECS and Cloud Run have no lock: a run launched at the same moment is found right after.
+                guards.reconcile(provider, spec, launched.run, runner.call)
+            result = launched if opts.detach else _watch(runner, launched)
     finish(result, redact, spec.origin, opts.output, opts.no_color)
     return result.exit_status
+
+
+def _watch(runner: Runner, launched: RunResult) -> RunResult:
+    if runner.cancel.requested:
+        runner.observer.notice("stop requested while launching")
+    return runner.watch(launched.run, launched.started_at)
 
 
 def _show_target(env: config_mod.EnvConfig, task: config_mod.TaskConfig, spec: RunSpec, redact: Redactor) -> None:

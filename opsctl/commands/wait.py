@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, cancel_on_signals
+from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor
@@ -23,9 +23,9 @@ def wait_command(
         info = on_stderr()("look up the run", lambda: provider.info(ref))
         ref = info.ref
         spec = existing_run_spec(env.name, info)
-        observer = observer_for(env.name, spec.task, no_color)
-        observer.launched(ref, verb="reattached to")
         cancel = CancelToken()
+        observer = HangupObserver(observer_for(env.name, spec.task, no_color), cancel)
+        observer.launched(ref, verb="reattached to")
         runner = Runner(
             provider,
             spec,

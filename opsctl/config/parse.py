@@ -20,6 +20,8 @@ def parse_file(path: Path, table: str = "") -> Config:
     shown = _shown(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply (arrays or tables inside each other); flatten it") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{shown}: invalid TOML: {e}") from None
     except OSError as e:

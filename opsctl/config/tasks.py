@@ -147,11 +147,18 @@ def check_placeholders(
     items = [(f"{key}.command[{i}]", v) for i, v in enumerate(command or ())]
     items += [(f"{key}.env.{k}", v) for k, v in env.items()]
     for where, text in items:
+        if "\0" in text:
+            raise f.fail(where, "contains a NUL byte, which no command line or environment can carry")
         try:
-            fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+            parsed = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
         except ValueError as e:
             raise f.fail(where, f"bad placeholder in {text!r}: {e} (write {{{{ for a literal brace)") from None
-        for name in fields:
+        for name, spec, conv in parsed:
+            if spec or conv:
+                extra = (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+                shown = extra if len(extra) <= 40 else extra[:40] + "…"
+                raise f.fail(where, f"placeholder {{{name}{shown}}} must be a plain name like {{{name}}}")
+        for name, _, _ in parsed:
             if name not in allowed:
                 raise f.fail(
                     where,

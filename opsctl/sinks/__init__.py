@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from opsctl import actions
+from opsctl.console import silence_gone
 from opsctl.model import RunResult
 from opsctl.redact import Redactor
 from opsctl.sinks import github, history
@@ -21,7 +22,11 @@ Sink = Callable[[RunResult], None]
 def finish(result: RunResult, redact: Redactor, origin: str | None, output: str, no_color: bool) -> None:
     """Send a finished run to every sink, once."""
     for sink in sinks(redact, origin, output, no_color):
-        sink(result)
+        try:
+            sink(result)
+        except BrokenPipeError:
+            # The reader went away after the run ended: the outcome (and its exit code) still stands.
+            silence_gone()
 
 
 def sinks(redact: Redactor, origin: str | None, output: str, no_color: bool) -> list[Sink]:

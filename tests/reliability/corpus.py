@@ -68,6 +68,12 @@ default = 10
 [tasks.set-level.params.force]
 type = "bool"
 
+[tasks.echo]
+command = ["{python}", "-c", "pass"]
+env = { TEXT = "{text}" }
+
+[tasks.echo.params.text]
+
 [tasks.wipe]
 help = "Asks for confirmation in every environment"
 command = ["{python}", "-c", "pass"]
@@ -91,6 +97,8 @@ class Case:
     says: str
     config: str = BASE
     env: Mapping[str, str] = field(default_factory=dict)
+    # False when no real process can be given this argv (a NUL byte, a value past the OS's limit): in-process only.
+    process: bool = True
 
 
 CONFIG = "@CONFIG@"
@@ -225,6 +233,18 @@ CONFIG_CASES = [
     bad_config("stray closing brace", task('command = ["x}"]'), "tasks.u.command[0]: bad placeholder"),
     bad_config("environment env placeholder", ecs(OK_ECS + 'env = { A = "{email}" }'), "unknown placeholder {email}"),
     bad_config("attribute placeholder", task('command = ["{env.name}"]'), "unknown placeholder {env.name}"),
+    bad_config(
+        "placeholder with a format spec",
+        task('command = ["x", "{p:>999999999999}"]\n[tasks.u.params.p]'),
+        "tasks.u.command[1]: placeholder {p:>999999999999} must be a plain name like {p}",
+    ),
+    bad_config(
+        "placeholder with a conversion",
+        task('command = ["x"]\nenv = { A = "{p!r}" }\n[tasks.u.params.p]'),
+        "tasks.u.env.A: placeholder {p!r} must be a plain name like {p}",
+    ),
+    bad_config("NUL byte in a command", task('command = ["x\\u0000y"]'), "tasks.u.command[0]: contains a NUL byte"),
+    bad_config("3000-deep nesting", "x = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
     # aliases and parameter names
     bad_config(
         "alias used twice",
@@ -340,6 +360,33 @@ ARGV_CASES = [
     command("wait without a run", "wait", "staging", says="Missing argument 'RUN'"),
     command("stop a run that is no task id", "stop", "staging", "not an id!", says="is not an ECS task ARN or id"),
     command("wait for no execution name", "wait", "prod", "Not_An_Execution", says="is not a Cloud Run execution"),
+    Case(
+        "NUL byte in a parameter value",
+        (*RUN, "ci", "echo", "--text", "a\0b"),
+        2,
+        "--text: the value contains a NUL byte",
+        process=False,
+    ),
+    Case(
+        "a value past the OS's argument-size limit",
+        (*RUN, "ci", "echo", "--text", "x" * 200_000),
+        2,
+        "environment variable TEXT is 200,005 bytes; the OS takes at most 131,071 per value",
+        process=False,
+    ),
+    command("'..' as a local run id", "wait", "ci", "..", says="'..' is not a local run id"),
+    command("a path as a local run id", "stop", "ci", "../../etc", says="is not a local run id"),
+    command("a 5000-character local run id", "logs", "ci", "a" * 5000, says="(5000 characters)' is not a local run"),
+    command("a 5000-character ECS task id", "wait", "staging", "a" * 5000, says="is not an ECS task ARN or id"),
+    command(
+        "a 5000-character ECS task ARN",
+        "stop",
+        "staging",
+        "arn:aws:ecs:us-east-1:123456789012:task/c/" + "a" * 5000,
+        says="is not an ECS task ARN or id",
+    ),
+    command("a 5000-character Cloud Run execution", "wait", "prod", "e" * 5000, says="is not a Cloud Run execution"),
+    Case("an unknown local run", ("--config", CONFIG, "wait", "ci", "20260101T000000Z-0000beef"), 69, "no local run"),
     command("logs since a bad duration", "logs", "staging", "0123456789abcdef", "--since", "5q", says="'5q' is not a"),
     # refused
     refused("protected off a terminal", "prod", "sa", *VALID_EMAIL, says="environment 'prod' is protected"),

@@ -35,6 +35,7 @@ WORDS = (
     *("k8s", "float", "FARGATE", "LAMBDA", "15m", "90s", "1h30m", "0s", "-5m", "soon"),
     *("{email}", "{python}", "{env}", "{run_id}", "{nope}", "{", "}", "{{literal}}"),
     *("subnet-1", "sg-1", "europe-west2", "us-east-1", "^[a-z]+$", "([", "ada@example.com", "refs/heads/main"),
+    *("{email:>999999999}", "{email!r}", "..", "a\0b", "x" * 5000),
     *("eu west 2", "", " ", "x" * 300, "ünïcödé", "line\nbreak", "'", '"', "\\", "staging", "local", "t"),
 )
 NAMES = ("staging", "prod", "local", "dev", "t", "seed-admin", "sa", "email", "password", "timeout")

@@ -179,6 +179,8 @@ class CloudRunProvider:
             stopped_at=status.stopped_at,
             state=status.state,
             exit_code=status.exit_code,
+            run_id=values.get("OPSCTL_RUN_ID"),
+            created_at=execution.create_time,
         )
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:

@@ -13,7 +13,7 @@ from opsctl.providers.cloudrun.errors import TERRAFORM_MODULE, mapped
 from opsctl.providers.cloudrun.logs import rfc3339
 from opsctl.providers.cloudrun.status import IMAGE_REASONS
 
-_EXECUTION = re.compile(r"^projects/([^/]+)/locations/([^/]+)/jobs/([^/]+)/executions/([^/]+)$")
+_EXECUTION = re.compile(r"^projects/([^/]{1,128})/locations/([^/]{1,64})/jobs/([^/]{1,128})/executions/([^/]{1,128})$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,126}$")
 
 

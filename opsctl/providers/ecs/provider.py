@@ -39,7 +39,7 @@ TIMING = Timing(
     drain_max_s=15.0,
     stop_wait_s=60.0,
 )
-_ARN = re.compile(r"^arn:aws[\w-]*:ecs:([\w-]+):\d{12}:task/(?:([\w-]+)/)?([A-Za-z0-9-]+)$")
+_ARN = re.compile(r"^arn:aws[\w-]{0,16}:ecs:([\w-]{1,32}):\d{12}:task/(?:([\w-]{1,255})/)?([A-Za-z0-9-]{1,64})$")
 _ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 

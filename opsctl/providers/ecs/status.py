@@ -141,4 +141,6 @@ def info_of(task: TaskTypeDef, ref: RunRef) -> RunInfo:
         stopped_at=task.get("stoppedAt"),
         state=status.state,
         exit_code=status.exit_code,
+        run_id=launched_with(task, "OPSCTL_RUN_ID"),
+        created_at=task.get("createdAt"),
     )

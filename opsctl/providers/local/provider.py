@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,13 @@ from opsctl.config import LocalEnv, TaskConfig
 from opsctl.errors import NotFound, UsageError
 from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, Status, Timing
 from opsctl.providers.local.admin import checks
-from opsctl.providers.local.launch import argv, start
+from opsctl.providers.local.launch import argv, check_size, child_env, start, supervisor_argv
 from opsctl.providers.local.logs import read_page
-from opsctl.providers.local.status import alive, status_of
-from opsctl.state import state_dir, write_private
+from opsctl.providers.local.status import alive, status_of, supervisor_pid
+from opsctl.state import Damaged, private_dir, read_json, state_dir, write_private
+
+# What a local run id can be: a directory name of letters, digits, - and _ (opsctl makes 20261201T081500Z-1a2b3c4d).
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def runs_dir() -> Path:
@@ -47,13 +52,15 @@ class LocalProvider:
         self.env = env
         self.root = root or runs_dir()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._warnings: list[str] = []
 
     def target(self) -> list[tuple[str, str]]:
         """The working directory the task runs in."""
         return [("workdir", str(self.env.workdir))]
 
     def plan(self, spec: RunSpec) -> dict[str, Any]:
-        """The process that launch would start."""
+        """The process that launch would start (UsageError when the OS could not start it: E2BIG)."""
+        check_size(supervisor_argv(self.root / spec.run_id, argv(spec)), child_env(spec))
         return {"argv": list(argv(spec)), "cwd": str(self.env.workdir), "env": spec.env_dict()}
 
     def launch(self, spec: RunSpec) -> RunRef:
@@ -71,9 +78,14 @@ class LocalProvider:
         return []
 
     def ref(self, run: str) -> RunRef:
-        """A local run id → its RunRef."""
+        """A local run id → its RunRef (UsageError for what cannot be one, NotFound for an unknown one)."""
+        if not RUN_ID.fullmatch(run):
+            shown = run if len(run) <= 80 else f"{run[:80]}… ({len(run)} characters)"
+            raise UsageError(
+                f"{shown!r} is not a local run id (like 20261201T081500Z-1a2b3c4d: letters, digits, - and _)"
+            )
         run_dir = self.root / run
-        if not run.strip() or "/" in run or not (run_dir / "meta.json").exists():
+        if not (run_dir / "meta.json").exists():
             raise NotFound(f"no local run {run!r} in {self.root} (see: opsctl history {self.env.name})")
         return RunRef(id=run, log_url=str(run_dir / "log.jsonl"))
 
@@ -89,54 +101,97 @@ class LocalProvider:
         return read_page(self.root / ref.id / "log.jsonl", cursor)
 
     def stop(self, ref: RunRef, reason: str) -> None:
-        """SIGTERM the supervisor, which stops the task's process group (SIGKILL after a grace)."""
+        """SIGTERM the supervisor, which stops the task's process group (SIGKILL after a grace); then record why.
+
+        The signal comes first: bookkeeping that fails (a full disk, a read-only state directory) must never
+        keep a run from stopping.
+        """
         run_dir = self.root / ref.id
-        if (run_dir / "exit.json").exists():
+        if (run_dir / "exit.json").exists() or not alive(run_dir):
             return
-        write_private(run_dir / "stop.json", json.dumps({"reason": reason}))
-        pid = int((run_dir / "pid").read_text(encoding="utf-8"))
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        pid = supervisor_pid(run_dir)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            write_private(run_dir / "stop.json", json.dumps({"reason": reason}))
+        except OSError as e:
+            self._warnings.append(f"run {ref.id} was stopped, but its stop reason could not be recorded: {e.strerror}")
+
+    def _runs(self, newest_first: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Each run directory with its meta.json; a damaged one is skipped with a warning (see `warnings`)."""
+        if not self.root.is_dir():
+            return
+        for run_dir in sorted(self.root.iterdir(), reverse=newest_first):
+            if not RUN_ID.fullmatch(run_dir.name) or not run_dir.is_dir():
+                continue
+            try:
+                meta = read_json(run_dir / "meta.json")
+                if meta is not None and not all(isinstance(meta.get(k), str) for k in ("env", "task")):
+                    raise Damaged(f"{run_dir / 'meta.json'} is damaged (no env or task)")
+            except (Damaged, OSError) as e:
+                self._warnings.append(f"skipped run {run_dir.name}: {e}")
+                continue
+            if meta is not None:
+                yield run_dir, meta
+
+    @contextlib.contextmanager
+    def launch_lock(self, env: str, task: str) -> Iterator[None]:
+        """Held from the concurrency check until the run exists: two launches at once take turns (flock), so
+        the second one sees the first one's run. Released when the process ends, however it ends."""
+        try:
+            private_dir(self.root)
+            fd = os.open(self.root / f".launch-{env}-{task}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield  # an unusable state directory: the launch itself says so, with the fix
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Local runs of this task in this env whose supervisor is still alive."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for run_dir in sorted(self.root.iterdir()):
-            meta_file = run_dir / "meta.json"
-            if not meta_file.exists() or (run_dir / "exit.json").exists() or not alive(run_dir):
-                continue
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            if meta["env"] == env and meta["task"] == task:
-                found.append(self.ref(run_dir.name))
-        return found
+        return [
+            self.ref(run_dir.name)
+            for run_dir, meta in self._runs()
+            if meta["env"] == env and meta["task"] == task and not (run_dir / "exit.json").exists() and alive(run_dir)
+        ]
 
     def info(self, ref: RunRef) -> RunInfo:
-        """What meta.json and exit.json say about a local run."""
-        meta = json.loads((self.root / ref.id / "meta.json").read_text(encoding="utf-8"))
+        """What meta.json and exit.json say about a local run (what is damaged stays unknown)."""
+        try:
+            meta = read_json(self.root / ref.id / "meta.json") or {}
+        except Damaged as e:
+            self._warnings.append(str(e))
+            meta = {}
         status = self.poll(ref)
+
+        def text(key: str) -> str | None:
+            value = meta.get(key)
+            return value if isinstance(value, str) else None
+
         return RunInfo(
             ref=ref,
-            env=meta["env"],
-            task=meta["task"],
-            actor=meta["actor"],
-            started_at=datetime.fromisoformat(meta["started_at"]),
+            env=text("env"),
+            task=text("task"),
+            actor=text("actor"),
+            started_at=status.started_at,
             stopped_at=status.stopped_at,
             state=status.state,
             exit_code=status.exit_code,
+            run_id=ref.id,
+            created_at=status.started_at,
         )
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:
         """Local runs of this env, newest first (run ids sort by start time)."""
-        if not self.root.is_dir():
-            return []
         found: list[RunInfo] = []
-        for run_dir in sorted(self.root.iterdir(), reverse=True):
+        for run_dir, meta in self._runs(newest_first=True):
             if len(found) >= limit:
                 break
-            meta_file = run_dir / "meta.json"
-            if meta_file.exists() and json.loads(meta_file.read_text(encoding="utf-8"))["env"] == env:
+            if meta["env"] == env:
                 found.append(self.info(self.ref(run_dir.name)))
         return found
 
@@ -152,8 +207,9 @@ class LocalProvider:
         """Nothing to release: the supervisor runs on without us."""
 
     def warnings(self) -> tuple[str, ...]:
-        """A local run has nothing to warn about."""
-        return ()
+        """Damaged run directories skipped, bookkeeping that failed; each said once."""
+        said, self._warnings = tuple(self._warnings), []
+        return said
 
     def set_image(self, image: str) -> str:
         """Local runs have no image."""

@@ -1,40 +1,39 @@
-"""A local run's state, from its run directory: exit.json (and stop.json) once it ended, else the supervisor's pid."""
+"""A local run's state, from its run directory: exit.json (and stop.json) once it ended, else the supervisor's pid.
+
+Every file is read tolerantly: one that a crash tore or a person edited never makes a command fail, it is
+reported as damaged (state.Damaged) or left out.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from opsctl.model import State, Status
+from opsctl.state import Damaged, read_json
+
+
+def started_at(run_dir: Path) -> datetime | None:
+    """When the run started, from meta.json (None when it is damaged)."""
+    try:
+        meta = read_json(run_dir / "meta.json") or {}
+        return datetime.fromisoformat(meta["started_at"])
+    except (Damaged, KeyError, TypeError, ValueError):
+        return None
 
 
 def status_of(run_dir: Path) -> Status:
     """STOPPED once exit.json exists; RUNNING while the supervisor lives; else lost."""
-    meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
-    started = datetime.fromisoformat(meta["started_at"])
+    started = started_at(run_dir)
     exit_file = run_dir / "exit.json"
     if exit_file.exists():
-        done = json.loads(exit_file.read_text(encoding="utf-8"))
-        stop = run_dir / "stop.json"
-        reason = done.get("reason")
-        if stop.exists():
-            reason = json.loads(stop.read_text(encoding="utf-8"))["reason"]
-        details = (("signal", str(done["signal"])),) if done.get("signal") else ()
-        return Status(
-            State.STOPPED,
-            "exited",
-            exit_code=done["exit_code"],
-            reason=reason,
-            details=details,
-            started_at=started,
-            stopped_at=datetime.fromisoformat(done["stopped_at"]),
-        )
+        return _stopped(run_dir, started)
     if alive(run_dir):
         return Status(State.RUNNING, "running", started_at=started)
     if exit_file.exists():  # it finished between the two checks
-        return status_of(run_dir)
+        return _stopped(run_dir, started)
     return Status(
         State.STOPPED,
         "lost",
@@ -43,11 +42,42 @@ def status_of(run_dir: Path) -> Status:
     )
 
 
+def _stopped(run_dir: Path, started: datetime | None) -> Status:
+    try:
+        done: dict[str, Any] = read_json(run_dir / "exit.json") or {}
+        code = done.get("exit_code")
+        stopped = datetime.fromisoformat(done["stopped_at"])
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+            raise Damaged("exit_code")
+    except (Damaged, KeyError, TypeError, ValueError):
+        return Status(
+            State.STOPPED, "exited", reason="its exit.json is damaged: the exit code is lost", started_at=started
+        )
+    reason = done.get("reason")
+    try:
+        stop = read_json(run_dir / "stop.json")
+    except Damaged:
+        stop = None
+    if stop and isinstance(stop.get("reason"), str):
+        reason = stop["reason"]
+    details: tuple[tuple[str, str], ...] = (("signal", str(done["signal"])),) if done.get("signal") else ()
+    if done.get("dropped_lines"):
+        details += (("log lines dropped", f"{done['dropped_lines']} (the disk was full)"),)
+    return Status(
+        State.STOPPED,
+        "exited",
+        exit_code=code,
+        reason=str(reason) if reason is not None else None,
+        details=details,
+        started_at=started,
+        stopped_at=stopped,
+    )
+
+
 def alive(run_dir: Path) -> bool:
     """Whether the run's supervisor process is still running (a zombie is not)."""
-    try:
-        pid = int((run_dir / "pid").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    pid = supervisor_pid(run_dir)
+    if pid is None:
         return False
     try:
         os.kill(pid, 0)
@@ -61,3 +91,12 @@ def alive(run_dir: Path) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def supervisor_pid(run_dir: Path) -> int | None:
+    """The supervisor's pid from the run's pid file; None when missing or damaged."""
+    try:
+        pid = int((run_dir / "pid").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 else None

@@ -29,10 +29,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# Written at start and given up when the disk is full at the end, so that exit.json still fits.
+RESERVE = "exit.reserve"
+RESERVE_BYTES = 64 * 1024
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+    except OSError:
+        # A full disk: free the space set aside at start, and try once more (the exit code must arrive).
+        with contextlib.suppress(OSError):
+            (path.parent / RESERVE).unlink()
+        tmp.write_text(json.dumps(data), encoding="utf-8")
     tmp.replace(path)  # atomic: a reader sees the whole file or none
+    with contextlib.suppress(OSError):
+        (path.parent / RESERVE).unlink()
 
 
 def _read_line(pipe: IO[bytes], limit: int) -> tuple[bytes, int]:
@@ -51,7 +64,61 @@ def _read_line(pipe: IO[bytes], limit: int) -> tuple[bytes, int]:
     return raw, skipped
 
 
-def _pump(pipe: IO[bytes], stream: str, out: IO[str], lock: threading.Lock, mask: list[str]) -> None:
+def _reserve(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        (run_dir / RESERVE).write_bytes(b"\0" * RESERVE_BYTES)
+
+
+class _Log:
+    """log.jsonl, written so that a full disk never blocks the task: the pumps keep draining its pipes, lines
+    that cannot be written are counted, and once space is back a line says how many were dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.lock = threading.Lock()
+        self.dropped = 0  # in all
+        self._unsaid = 0  # dropped since the last line that made it
+        self._torn = False  # a line was half written: the next one starts on a fresh line
+
+    def write(self, stream: str, message: str, cut: int = 0) -> None:
+        """Append one record (`cut`: bytes cut off the end of the line); never raises."""
+        data: dict[str, Any] = {"t": _now(), "s": stream, "m": message}
+        if cut:
+            data["c"] = cut
+        record = json.dumps(data) + "\n"
+        with self.lock:
+            if self._unsaid:
+                note = f"[opsctl: {self._unsaid} log lines dropped: the disk was full]"
+                if not self._append(json.dumps({"t": _now(), "s": "stderr", "m": note}) + "\n"):
+                    self._drop()
+                    return
+                self._unsaid = 0
+            if not self._append(record):
+                self._drop()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self._unsaid += 1
+
+    def _append(self, text: str) -> bool:
+        data = (("\n" if self._torn else "") + text).encode("utf-8")
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self.fd, data[written:])
+        except OSError:
+            self._torn = self._torn or written > 0
+            return False
+        self._torn = False
+        return True
+
+    def close(self) -> None:
+        """Close the file."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _pump(pipe: IO[bytes], stream: str, log: _Log, mask: list[str]) -> None:
     # Read a little past the limit so that a secret straddling it is still masked whole.
     limit = LINE_MAX_BYTES + max((len(m.encode()) for m in mask), default=0)
     while True:
@@ -66,12 +133,7 @@ def _pump(pipe: IO[bytes], stream: str, out: IO[str], lock: threading.Lock, mask
         if len(data) > LINE_MAX_BYTES:
             cut += len(data) - LINE_MAX_BYTES
             text = data[:LINE_MAX_BYTES].decode("utf-8", "ignore")
-        record: dict[str, Any] = {"t": _now(), "s": stream, "m": text}
-        if cut:
-            record["c"] = cut
-        with lock:
-            out.write(json.dumps(record) + "\n")
-            out.flush()
+        log.write(stream, text, cut)
     pipe.close()
 
 
@@ -92,8 +154,8 @@ def main(argv: list[str]) -> int:
     with os.fdopen(channel, encoding="utf-8") as f:
         given = json.load(f)
     mask: list[str] = given["mask"]
-    log = (run_dir / "log.jsonl").open("a", encoding="utf-8")
-    lock = threading.Lock()
+    _reserve(run_dir)
+    log = _Log(run_dir / "log.jsonl")
     child: subprocess.Popen[bytes] | None = None
     stop_signal: list[int] = []
 
@@ -120,15 +182,15 @@ def main(argv: list[str]) -> int:
         )
     except OSError as e:
         reason = f"cannot start {argv[0]!r}: {e.strerror}"
-        log.write(json.dumps({"t": _now(), "s": "stderr", "m": reason}) + "\n")
+        log.write("stderr", reason)
         log.close()
         _write_json(run_dir / "exit.json", {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason})
         return 0
     if stop_signal:
         forward(stop_signal[0], None)
     pumps = [
-        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, lock, mask), daemon=True),
-        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, lock, mask), daemon=True),
+        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, mask), daemon=True),
+        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, mask), daemon=True),
     ]
     for pump in pumps:
         pump.start()
@@ -136,14 +198,21 @@ def main(argv: list[str]) -> int:
     for pump in pumps:
         pump.join()
     log.close()
+    dropped = {"dropped_lines": log.dropped} if log.dropped else {}
     if code < 0:
         name = signal.Signals(-code).name
         _write_json(
             run_dir / "exit.json",
-            {"exit_code": None, "signal": -code, "stopped_at": _now(), "reason": f"killed by signal {-code} ({name})"},
+            {
+                "exit_code": None,
+                "signal": -code,
+                "stopped_at": _now(),
+                "reason": f"killed by signal {-code} ({name})",
+                **dropped,
+            },
         )
     else:
-        _write_json(run_dir / "exit.json", {"exit_code": code, "signal": None, "stopped_at": _now()})
+        _write_json(run_dir / "exit.json", {"exit_code": code, "signal": None, "stopped_at": _now(), **dropped})
     os._exit(0)  # the SIGKILL timer thread may still be pending; don't wait for it
 
 

@@ -11,6 +11,7 @@ import bisect
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,9 @@ class FakeGcp(LoggingFake):
         self.tail_break_after: int | None = None  # a tail stream fails with UNAVAILABLE after this many entries
         self.tail_suppress = 0  # a tail stream drops this many entries (and says so: suppression_info)
         self.denied_permissions: set[str] = set()  # TestIamPermissions leaves these out
+        # Called once a method's answer is ready, before the client gets it (the answer may then be stale, as
+        # any list over a network can be: two clients can read the same state before either acts).
+        self.after_answer: dict[str, Callable[[], None]] = {}
         self._operations: dict[str, str] = {}
         self._finished: dict[str, Any] = {}  # operations that were done at once (UpdateJob)
         self._stopping = threading.Event()
@@ -111,6 +115,9 @@ class FakeGcp(LoggingFake):
                     context.abort(fault.code, fault.message)
                 with self.world.lock:
                     response = fn(request, context)
+                hook = self.after_answer.get(method)
+                if hook is not None:
+                    hook()
                 if fault is not None:
                     context.abort(fault.code, fault.message)
                 return response

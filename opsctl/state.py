@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -77,5 +78,7 @@ def check_usable(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written in it; OSError (with its reason) when not."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # its OSError names the reason (Not a directory …)
     private_dir(folder)  # 0700 whatever the umask, and the directories up to the state directory too
-    write_private(folder / ".probe", "ok")
-    (folder / ".probe").unlink()
+    # A name of its own: two launches probing at once must not remove each other's probe.
+    probe = folder / f".probe-{os.getpid()}-{threading.get_ident()}"
+    write_private(probe, "ok")
+    probe.unlink(missing_ok=True)

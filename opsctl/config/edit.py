@@ -14,34 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from opsctl.config.environments import TARGET_KEYS
 from opsctl.config.find import CONFIG_NAME, find_config
 from opsctl.errors import ConfigError
-
-# What says where an environment runs: the keys `init --force` replaces. The others (protected, allowed_refs,
-# env, task overrides, image, build) are the operator's choices and are kept.
-TARGET_KEYS = frozenset(
-    {
-        "provider",
-        "region",
-        "cluster",
-        "service",
-        "task_definition",
-        "container",
-        "subnets",
-        "security_groups",
-        "assign_public_ip",
-        "launch_type",
-        "capacity_provider_strategy",
-        "platform_version",
-        "log_group",
-        "log_stream_prefix",
-        "profile",
-        "project",
-        "job",
-        "endpoint",
-        "workdir",
-    }
-)
 
 HEADER = """\
 # opsctl configuration: where tasks run ([environments.*]) and what runs ([tasks.*]).

@@ -46,6 +46,9 @@ _ENV_KEYS = {
     "cloudrun": _ENV_COMMON | _BUILD | {"project", "region", "job", "container", "endpoint"},
 }
 _OVERRIDE_KEYS = {"command", "env", "timeout"}
+# What says where an environment runs (every provider's own keys, and `provider`): the keys `init --force`
+# replaces. The others (protected, allowed_refs, env, task overrides, image, build) are the operator's choices.
+TARGET_KEYS = frozenset({"provider"}.union(*(keys - _ENV_COMMON - _BUILD for keys in _ENV_KEYS.values())))
 _CLOUDRUN_REQUIRED = 'required when provider = "cloudrun"'
 
 

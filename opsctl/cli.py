@@ -176,6 +176,25 @@ def run(
         ),
     ] = "text",
     no_logs: Annotated[bool, typer.Option("--no-logs", help="Don't relay the task's log lines.")] = False,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            metavar="N",
+            help="Run N copies of the task as one run (each knows OPSCTL_TASK_INDEX, or CLOUD_RUN_TASK_INDEX on "
+            "Cloud Run); exit 0 if all exit 0, else the lowest-index failed copy's code. Up to 100 local, "
+            "20 ECS, 10000 Cloud Run.",
+        ),
+    ] = None,
+    parallelism: Annotated[
+        str | None,
+        typer.Option(
+            "--parallelism",
+            metavar="K",
+            help="With --tasks: at most K copies at a time (local; on Cloud Run it must equal the job's own "
+            "parallelism, which an execution can't override; ECS has none).",
+        ),
+    ] = None,
 ) -> None:
     """Run TASK in ENV: launch, stream logs, print a summary, exit with the task's exit code."""
     from opsctl.commands.run import RunOptions, run_command
@@ -197,6 +216,8 @@ def run(
             output=_output(output),
             no_logs=no_logs,
             no_color=g.no_color,
+            tasks=tasks,
+            parallelism=parallelism,
         )
     )
     raise typer.Exit(code)

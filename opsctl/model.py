@@ -79,6 +79,8 @@ class RunSpec:
     # Launches of this run that certainly started nothing (no capacity): each needs a fresh idempotency token,
     # or the cloud would answer the next one with the same failure.
     launch_round: int = 0
+    tasks: int = 1  # --tasks N: copies of the task, one run (DESIGN.md §4)
+    parallelism: int | None = None  # --parallelism K: at most K copies at a time (None: all at once)
 
     def env_dict(self) -> dict[str, str]:
         """The env vars as a dict (later keys win)."""
@@ -95,6 +97,43 @@ class RunRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Copy:
+    """One copy of a fanned-out run (`--tasks N`), as last seen; `result` is its result line, when it printed one."""
+
+    index: int  # 0-based: OPSCTL_TASK_INDEX / CLOUD_RUN_TASK_INDEX
+    run: str  # the cloud's name for it: a task ARN, a Cloud Run task name, a local pid
+    state: State
+    exit_code: int | None = None
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Stopped without exiting 0 (a non-zero code, or no code at all)."""
+        return self.state is State.STOPPED and self.exit_code != 0
+
+
+def fold_copies(copies: tuple[Copy, ...]) -> tuple[State, int | None, str | None]:
+    """The run's state, exit code and reason from its copies (DESIGN.md §6): stopped when every copy stopped;
+    exit 0 when every copy exited 0, else the code of the lowest-index copy that failed (None if it has none)."""
+    if not copies:
+        return State.PENDING, None, None
+    if any(c.state is not State.STOPPED for c in copies):
+        states = {c.state for c in copies}
+        for state in (State.RUNNING, State.STOPPING, State.PENDING):
+            if state in states:
+                return state, None, None
+    failed = sorted((c for c in copies if c.failed), key=lambda c: c.index)
+    if not failed:
+        return State.STOPPED, 0, None
+    first = failed[0]
+    rest = len(failed) - 1
+    others = f" ({rest} other {'copy' if rest == 1 else 'copies'} failed too)" if rest else ""
+    why = f": {first.reason}" if first.reason else ""
+    return State.STOPPED, first.exit_code, f"copy {first.index} of {len(copies)} failed{why}{others}"
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """One observation of a run."""
 
@@ -107,6 +146,7 @@ class Status:
     stopped_at: datetime | None = None
     output_ended_at: datetime | None = None  # when the task's process exited: no line is written after it
     relaunch: bool = False  # it never started, for a reason that may pass (no capacity): nothing ran
+    copies: tuple[Copy, ...] = ()  # --tasks N > 1: each copy as last seen (state/exit_code/reason: their fold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +157,7 @@ class LogLine:
     timestamp: datetime | None = None
     stream: str = "stdout"  # stdout | stderr | platform (the cloud's own line about the task: a notice)
     cut: int = 0  # bytes the provider already cut from the end of an over-long line
+    copy: int | None = None  # the copy that printed it, in a fanned-out run (N > 1); None otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +216,7 @@ class RunResult:
     details: tuple[tuple[str, str], ...] = ()
     last_lines: tuple[str, ...] = ()
     cut_lines: int = 0  # log lines longer than LINE_MAX_BYTES, relayed cut
+    tasks: tuple[Copy, ...] = ()  # --tasks N > 1: every copy, with its exit code and result line
 
     @property
     def exit_status(self) -> int:

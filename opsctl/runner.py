@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from opsctl.cancel import CancelToken
 from opsctl.errors import LaunchError, OpsctlError
 from opsctl.launch import Launch
-from opsctl.model import LogLine, LogPage, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
+from opsctl.model import Copy, LogLine, LogPage, Outcome, RunRef, RunResult, RunSpec, State, Status, Timing
 from opsctl.providers import Provider
 from opsctl.redact import Redactor
 from opsctl.retry import Retrying
@@ -88,6 +88,7 @@ class Runner:
         self._redact = Redactor(self.spec.secret_values)
         self._last: deque[str] = deque(maxlen=LAST_LINES)
         self._result: dict[str, Any] | None = None
+        self._results: dict[int, dict[str, Any]] = {}  # each copy's result line, in a fanned-out run
         self._cursor: str | None = None
         self._near_end = False
         self._since: datetime | None = None
@@ -304,6 +305,10 @@ class Runner:
             raw=visible(status.raw),
             reason=shown_line(self._redact(status.reason))[0] if status.reason else status.reason,
             details=tuple((visible(k), shown_line(self._redact(v))[0]) for k, v in status.details),
+            copies=tuple(
+                replace(c, run=visible(c.run), reason=shown_line(self._redact(c.reason))[0] if c.reason else None)
+                for c in status.copies
+            ),
         )
 
     def _stop(self, ref: RunRef, reason: str) -> None:
@@ -338,7 +343,9 @@ class Runner:
         message, cut = shown_line(redacted, line.cut)
         if cut:
             self._cut_lines += 1
-        clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream)
+        if line.copy is not None:
+            message = f"[{line.copy}] {message}"  # which copy said it (--tasks N > 1)
+        clean = LogLine(message=message, timestamp=line.timestamp, stream=line.stream, copy=line.copy)
         self._last.append(message)
         self._seen += 1
         if self.stream_logs:
@@ -350,8 +357,12 @@ class Runner:
                 self.observer.notice(f"ignored the task's result line: {e}")
                 return
             if parsed is not None:
-                self._result = shown_value(self._redact.value(parsed))
-                self._near_end = True  # the result line is a task's last word: poll fast from here on
+                shown = shown_value(self._redact.value(parsed))
+                if line.copy is None:
+                    self._result = shown
+                    self._near_end = True  # the result line is a task's last word: poll fast from here on
+                else:
+                    self._results[line.copy] = shown
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
         """After the run stopped, read until the provider says the last line is in (Cloud Run: every task's
@@ -400,6 +411,7 @@ class Runner:
         stopped = None
         if outcome not in (Outcome.DETACHED, Outcome.LEFT_RUNNING):
             stopped = status.stopped_at if status and status.stopped_at else self.now()
+        copies = self._copies(status)
         return RunResult(
             env=self.spec.env,
             task=self.spec.task,
@@ -411,8 +423,25 @@ class Runner:
             started_at=started,
             stopped_at=stopped,
             actor=self.spec.actor,
-            result=self._result,
+            result=self._result if not copies else _reported(copies),
             details=tuple((k, self._redact(v)) for k, v in status.details) if status else (),
             last_lines=tuple(self._last),
             cut_lines=self._cut_lines,
+            tasks=copies,
         )
+
+    def _copies(self, status: Status | None) -> tuple[Copy, ...]:
+        """Each copy as last seen, with the result line it printed (its cloud words already made visible)."""
+        if status is None or not status.copies:
+            return ()
+        return tuple(
+            replace(c, result=self._results.get(c.index), reason=self._redact(c.reason) if c.reason else None)
+            for c in status.copies
+        )
+
+
+def _reported(copies: tuple[Copy, ...]) -> dict[str, Any] | None:
+    """A fanned-out run's result: that of the copy whose exit code the run reports (the lowest-index failed
+    copy, else copy 0); every copy's own is in RunResult.tasks."""
+    failed = [c for c in copies if c.failed]
+    return min(failed or copies, key=lambda c: c.index).result

@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "opsctl.config",
             "opsctl.model",
+            "opsctl.fanout",
             "opsctl.errors",
             "opsctl.redact",
             "opsctl.untrusted",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from opsctl import actions, guards, params, providers
+from opsctl import actions, fanout, guards, params, providers
 from opsctl import config as config_mod
 from opsctl.errors import UsageError
 from opsctl.redact import Redactor
@@ -39,6 +39,8 @@ class RunOptions:
     output: str = "text"
     no_logs: bool = False
     no_color: bool = False
+    tasks: str | None = None
+    parallelism: str | None = None
 
 
 def run_command(opts: RunOptions) -> int:
@@ -52,6 +54,7 @@ def run_command(opts: RunOptions) -> int:
             timeout_s = config_mod.parse_duration(opts.timeout)
         except ValueError as e:
             raise UsageError(f"--timeout: {e}") from None
+    copies = fanout.parse(env.provider, opts.tasks, opts.parallelism)
     # Settings that only the runner uses are checked now, before anything can reach a cloud.
     from opsctl.settings import RetryPolicy, timing_scale
 
@@ -61,7 +64,11 @@ def run_command(opts: RunOptions) -> int:
     given = params.split_args(task, opts.args, opts.params)
     values = params.collect(task, given, params.Prompter(interactive=can_prompt))
     secret_names = frozenset(p.name for p in task.params if p.secret)
-    spec = build_spec(env, task, values, Audit.detect(), secret_names)
+    spec = replace(
+        build_spec(env, task, values, Audit.detect(), secret_names),
+        tasks=copies.tasks,
+        parallelism=copies.parallelism,
+    )
     redact = Redactor(spec.secret_values)
     if actions.active():
         actions.mask_secrets(spec.secret_values, sys.stderr)  # before anything else reaches the log
@@ -95,6 +102,7 @@ def _dry_run(
             "provider": env.provider,
             "run_id": spec.run_id,
             "timeout_s": timeout_s,
+            **({"tasks": spec.tasks, "parallelism": spec.parallelism} if spec.tasks > 1 else {}),
             "target": dict(provider.target()),
             "request": on_stderr()("resolve the target", lambda: provider.plan(spec)),
         }

@@ -13,11 +13,12 @@ from typing import IO
 from opsctl.actions import append, error_command, format_output, new_delimiter
 from opsctl.model import Outcome, RunResult
 from opsctl.redact import Redactor
-from opsctl.sinks.stdout import exit_code_text, summary_rows
+from opsctl.sinks.stdout import copy_json, exit_code_text, summary_rows
 
 SUMMARY_MAX_BYTES = 1_000_000  # GitHub rejects a step summary over 1 MiB (1,048,576 bytes)
 LOG_LINE_MAX = 2_000  # characters of one log line in the step summary
 CELL_MAX = 2_000  # characters of one table cell in the step summary
+COPY_ROWS_MAX = 100  # copies listed in the step summary's per-copy table (failed ones first)
 _RUN_LABEL = {"ecs": "Task ARN", "cloudrun": "Execution"}
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 _LINK_ROWS = {"Console": "open in console", "Logs": "open logs"}
@@ -90,6 +91,21 @@ def _table(result: RunResult, clean: Redactor) -> list[str]:
     return rows
 
 
+def _copies_table(result: RunResult, clean: Redactor) -> list[str]:
+    """A fanned-out run's copies, failed ones first, at most COPY_ROWS_MAX rows."""
+    if not result.tasks:
+        return []
+    ordered = sorted(result.tasks, key=lambda c: (not c.failed, c.index))
+    rows = ["", "| Copy | Status | Exit code | Reason |", "|---|---|---|---|"]
+    for c in ordered[:COPY_ROWS_MAX]:
+        status = copy_json(c)["status"]
+        code = "-" if c.exit_code is None else str(c.exit_code)
+        rows.append(f"| {c.index} | {status} | {code} | {md_cell(_cut(clean(c.reason or ''), CELL_MAX))} |")
+    if len(ordered) > COPY_ROWS_MAX:
+        rows.append(f"| … | {len(ordered) - COPY_ROWS_MAX} more copies (every copy: --output json) | | |")
+    return rows
+
+
 def step_summary(result: RunResult, last_lines: Sequence[str] | None = None, redact: Redactor | None = None) -> str:
     """The step summary: a heading, the summary table, the last log lines; under SUMMARY_MAX_BYTES."""
     clean = _cleaner(redact)
@@ -99,7 +115,7 @@ def step_summary(result: RunResult, last_lines: Sequence[str] | None = None, red
         for part in clean(line).splitlines() or [""]
     ]
     heading = f"### opsctl run {md_cell(result.env)} {md_cell(result.task)}: {md_cell(result.outcome.value)}"
-    table = _table(result, clean)
+    table = _table(result, clean) + _copies_table(result, clean)
     head = [heading, "", "| | |", "|---|---|", *table]
     # Room for the <details> wrapper, the notes and two fences of up to LOG_LINE_MAX + 1 backticks.
     budget = SUMMARY_MAX_BYTES - 2 * (LOG_LINE_MAX + 1) - 512

@@ -8,7 +8,7 @@ from typing import IO, Any
 from opsctl.actions import defuse
 from opsctl.console import duration_text, labelled, use_color, width_of
 from opsctl.errors import RESERVED_EXIT_CODES
-from opsctl.model import Outcome, RunResult
+from opsctl.model import Copy, Outcome, RunResult, State
 from opsctl.untrusted import LINE_MAX_BYTES
 
 
@@ -77,6 +77,7 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
     ]
     if result.reason:
         rows.append(("Reason", result.reason))
+    rows += copies_rows(result)
     rows += [(k[:1].upper() + k[1:], v) for k, v in result.details]
     if result.cut_lines:
         rows.append(("Lines cut", f"{result.cut_lines} (longer than {LINE_MAX_BYTES // 1024} KiB)"))
@@ -88,6 +89,38 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
     if result.outcome in (Outcome.DETACHED, Outcome.LEFT_RUNNING):
         rows.append(("Reattach", f"opsctl wait {result.env} {result.run.id}"))
     return rows
+
+
+FAILED_SHOWN = 20  # failed copies named in the summary's row; the JSON and step summary list every copy
+
+
+def copies_rows(result: RunResult) -> list[tuple[str, str]]:
+    """A fanned-out run's rows: how many copies ended how, and which failed (lowest index first)."""
+    if not result.tasks:
+        return []
+    counts: dict[str, int] = {}
+    for c in result.tasks:
+        word = "running" if c.state is not State.STOPPED else "failed" if c.failed else "succeeded"
+        counts[word] = counts.get(word, 0) + 1
+    rows = [("Copies", f"{len(result.tasks)} (" + ", ".join(f"{n} {w}" for w, n in counts.items()) + ")")]
+    failed = sorted((c for c in result.tasks if c.failed), key=lambda c: c.index)
+    if failed:
+        shown = [f"{c.index} (exit {'-' if c.exit_code is None else c.exit_code})" for c in failed[:FAILED_SHOWN]]
+        more = f", … {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+        rows.append(("Failed copies", ", ".join(shown) + more))
+    return rows
+
+
+def copy_json(copy: Copy) -> dict[str, Any]:
+    """One copy in `--output json`'s `tasks` list (DESIGN.md §6)."""
+    return {
+        "index": copy.index,
+        "run": copy.run,
+        "status": copy.state.value if copy.state is not State.STOPPED else "failed" if copy.failed else "succeeded",
+        "exit_code": copy.exit_code,
+        "reason": copy.reason,
+        "result": copy.result,
+    }
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
@@ -110,6 +143,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "lines_cut": result.cut_lines,
         "console_url": result.run.console_url,
         "log_url": result.run.log_url,
+        **({"tasks": [copy_json(c) for c in result.tasks]} if result.tasks else {}),
     }
 
 

@@ -102,7 +102,8 @@ def copies_rows(result: RunResult) -> list[tuple[str, str]]:
     for c in result.tasks:
         word = "running" if c.state is not State.STOPPED else "failed" if c.failed else "succeeded"
         counts[word] = counts.get(word, 0) + 1
-    rows = [("Copies", f"{len(result.tasks)} (" + ", ".join(f"{n} {w}" for w, n in counts.items()) + ")")]
+    told = ", ".join(f"{counts[w]} {w}" for w in ("succeeded", "failed", "running") if w in counts)
+    rows = [("Copies", f"{len(result.tasks)} ({told})")]
     failed = sorted((c for c in result.tasks if c.failed), key=lambda c: c.index)
     if failed:
         shown = [f"{c.index} (exit {'-' if c.exit_code is None else c.exit_code})" for c in failed[:FAILED_SHOWN]]

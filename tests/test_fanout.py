@@ -8,6 +8,7 @@ import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,27 @@ def test_copy_reasons_are_cell_safe_in_the_step_summary() -> None:
     text = step_summary(replace(result, tasks=cs))
     row = next(line for line in text.splitlines() if line.startswith("| 1 | failed"))
     assert "<b>" not in row and "\\|" in row
+
+
+def test_every_run_option_is_reserved_so_no_task_parameter_can_shadow_it() -> None:
+    import typer.main
+
+    from opsctl.cli import app
+    from opsctl.config.tasks import RUN_OPTIONS
+
+    command = typer.main.get_command(app)
+    run = command.commands["run"]  # type: ignore[attr-defined]
+    flags = {opt[2:] for p in run.params for opt in p.opts if opt.startswith("--")}
+    assert {"tasks", "parallelism"} <= flags
+    assert flags <= RUN_OPTIONS, flags - RUN_OPTIONS
+
+
+def test_a_task_parameter_named_tasks_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "opsctl.toml"
+    config.write_text(
+        '[environments.dev]\nprovider = "local"\n\n[tasks.t]\ncommand = ["true"]\n\n'
+        '[tasks.t.params.tasks]\ntype = "int"\n'
+    )
+    result = run_cli("--config", str(config), "run", "dev", "t", "--tasks", "2")
+    assert result.code == 78, result.output
+    assert "'tasks' is reserved" in result.stderr

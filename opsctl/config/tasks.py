@@ -25,6 +25,8 @@ RUN_OPTIONS = frozenset(
         "allow-concurrent",
         "output",
         "no-logs",
+        "tasks",
+        "parallelism",
         "config",
         "verbose",
         "no-color",

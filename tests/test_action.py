@@ -46,10 +46,13 @@ def test_action_is_composite_with_the_documented_inputs_and_outputs() -> None:
     action = load(REPO / "action.yml")
     assert action["runs"]["using"] == "composite"
     inputs = action["inputs"]
-    assert set(inputs) == {"environment", "task", "params", "config", "timeout", "confirm", "working-directory"}
+    assert set(inputs) == {
+        *("environment", "task", "params", "config", "timeout", "tasks", "parallelism", "confirm"),
+        "working-directory",
+    }
     assert inputs["environment"]["required"] is True and inputs["task"]["required"] is True
     assert {name: o["value"] for name, o in action["outputs"].items()} == {
-        name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("exit-code", "run", "status", "result")
+        name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("exit-code", "run", "status", "result", "failed-copies")
     }
     install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install opsctl")
     assert install["env"]["OPSCTL_ACTION_PATH"] == "${{ github.action_path }}"
@@ -149,7 +152,7 @@ def run_action_script(tmp_path: Path, fake_opsctl: Path, **inputs: str) -> tuple
         "ARGV_OUT": str(out),
         **{
             f"OPSCTL_ACTION_{k.upper()}": inputs.get(k, "")
-            for k in ("environment", "task", "params", "config", "timeout", "confirm")
+            for k in ("environment", "task", "params", "config", "timeout", "tasks", "parallelism", "confirm")
         },
     }
     proc = subprocess.run(
@@ -188,6 +191,8 @@ def test_params_become_one_argument_each_with_no_shell_expansion(tmp_path: Path,
         params=params,
         config="my config/opsctl.toml",
         timeout="15m",
+        tasks="4",
+        parallelism="2; touch pwned5",
         confirm="prod",
     )
     assert proc.returncode == 0, proc.stderr
@@ -208,6 +213,8 @@ def test_params_become_one_argument_each_with_no_shell_expansion(tmp_path: Path,
         *("--param", "crlf=value"),
         *("--param", "last=no newline at the end"),
         *("--timeout", "15m"),
+        *("--tasks", "4"),
+        *("--parallelism", "2; touch pwned5"),
         *("--yes", "--confirm", "prod"),
     ]
     assert not list(tmp_path.rglob("pwned*"))

@@ -235,3 +235,10 @@ def test_a_task_parameter_named_tasks_is_refused(tmp_path: Path) -> None:
     result = run_cli("--config", str(config), "run", "dev", "t", "--tasks", "2")
     assert result.code == 78, result.output
     assert "'tasks' is reserved" in result.stderr
+
+
+def test_the_action_output_names_the_failed_copies(tmp_path: Path) -> None:
+    from opsctl.sinks.github import output_values
+
+    assert output_values(fanned((S, 0), (S, 0)))["failed-copies"] == ""
+    assert output_values(fanned((S, 3), (S, 0), (S, None), (S, 1)))["failed-copies"] == "0,2,3"

@@ -358,11 +358,12 @@ def test_outputs_use_the_multiline_form_with_fresh_delimiters(tmp_path: Path) ->
     write_outputs(sample(), path)
     text = path.read_text()
     delimiters = re.findall(r"<<(ghadelimiter_([0-9a-f-]{36}))\n", text)
-    assert len({d for d, _ in delimiters}) == 4 and all(uuid.UUID(u).version == 4 for _, u in delimiters)
+    assert len({d for d, _ in delimiters}) == 5 and all(uuid.UUID(u).version == 4 for _, u in delimiters)
     result = '{"ok":true,"wasNew":true,"user":{"id":"u-1","email":"ada@example.com","role":"admin"}}'
     assert re.sub(r"ghadelimiter_[0-9a-f-]{36}", "D", text) == (
         "earlier<<EOF\nkept\nEOF\n"
         f"exit-code<<D\n0\nD\nrun<<D\n{ARN}\nD\nstatus<<D\nsucceeded\nD\nresult<<D\n{result}\nD\n"
+        "failed-copies<<D\n\nD\n"
     )
     assert parse_outputs(text) == {
         "earlier": "kept",
@@ -370,6 +371,7 @@ def test_outputs_use_the_multiline_form_with_fresh_delimiters(tmp_path: Path) ->
         "run": ARN,
         "status": "succeeded",
         "result": result,
+        "failed-copies": "",
     }
     timed_out = tmp_path / "timed-out"
     write_outputs(sample(outcome=Outcome.TIMED_OUT, exit_code=None, result=None), timed_out)

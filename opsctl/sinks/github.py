@@ -155,18 +155,19 @@ def append_summary(path: Path, text: str) -> None:
 
 
 def output_values(result: RunResult, redact: Redactor | None = None) -> dict[str, str]:
-    """The step outputs: exit-code (opsctl's, DESIGN.md §5), run, status and result (JSON)."""
+    """The step outputs: exit-code (opsctl's, DESIGN.md §5), run, status, result (JSON) and failed-copies."""
     clean = _cleaner(redact)
     return {
         "exit-code": str(result.exit_status),
         "run": result.run.id,
         "status": result.outcome.value,
         "result": json.dumps(clean.value(result.result), separators=(",", ":"), default=str),
+        "failed-copies": ",".join(str(c.index) for c in sorted(result.tasks, key=lambda c: c.index) if c.failed),
     }
 
 
 def write_outputs(result: RunResult, path: Path, redact: Redactor | None = None) -> None:
-    """Append exit-code, run, status and result to $GITHUB_OUTPUT in one write."""
+    """Append the step outputs to $GITHUB_OUTPUT in one write."""
     text = "".join(format_output(name, value, new_delimiter()) for name, value in output_values(result, redact).items())
     append(path, text)
 

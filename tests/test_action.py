@@ -52,7 +52,8 @@ def test_action_is_composite_with_the_documented_inputs_and_outputs() -> None:
     }
     assert inputs["environment"]["required"] is True and inputs["task"]["required"] is True
     assert {name: o["value"] for name, o in action["outputs"].items()} == {
-        name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("exit-code", "run", "status", "result", "failed-copies")
+        name: f"${{{{ steps.run.outputs.{name} }}}}"
+        for name in ("exit-code", "run", "status", "result", "failed-copies")
     }
     install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install opsctl")
     assert install["env"]["OPSCTL_ACTION_PATH"] == "${{ github.action_path }}"

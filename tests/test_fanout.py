@@ -107,7 +107,7 @@ def test_the_cli_refuses_bad_counts_with_one_line_and_exit_2_before_any_cloud_ca
         "--email",
         "ada@example.com",
         "--yes",
-        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "OPSCTL_CLOUDRUN_ENDPOINT": "127.0.0.1:9"},
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "OPSCTL_GCP_ENDPOINT": "127.0.0.1:9"},
         timeout=30,
     )
     assert result.code == 2, result.output

@@ -6,7 +6,7 @@ import os
 import traceback
 from collections.abc import Callable, Mapping
 
-from admin_task import actions, db, inputs, tenants
+from admin_task import actions, audit, db, inputs, tenants
 from admin_task.context import Context, Output
 from admin_task.errors import InvalidInput, TaskError
 
@@ -17,7 +17,10 @@ ACTIONS: dict[str, Callable[[Mapping[str, str]], actions.Action]] = {
     "add-role": actions.AddRole.from_env,
     "seed-roles": actions.SeedRoles.from_env,
     "bootstrap-tenant": tenants.BootstrapTenant.from_env,
+    "audit-users": audit.AuditUsers.from_env,
 }
+# Actions that only read: the connection refuses writes, and the schema is never created for them.
+READ_ONLY = frozenset({"audit-users"})
 
 
 def run(env: Mapping[str, str], out: Output) -> actions.Result:
@@ -33,9 +36,11 @@ def run(env: Mapping[str, str], out: Output) -> actions.Result:
     out.say(
         f"admin-task {name} on {target.describe()} (env={ctx.env} task={ctx.task} actor={ctx.actor} run={ctx.run_id})"
     )
-    conn = db.connect(target)
+    read_only = name in READ_ONLY
+    conn = db.connect(target, read_only=read_only)
     try:
-        db.ensure_schema(conn)
+        if not read_only:
+            db.ensure_schema(conn)
         return action.run(conn, ctx)
     finally:
         conn.close()
@@ -49,7 +54,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         result = run(env, out)
     except TaskError as e:
         out.say(f"ERROR: {e}")
-        out.result({"ok": False, "error": str(e)})
+        out.result({"ok": False, "error": str(e), **e.fields})
         return e.exit_code
     except Exception as e:
         if env.get("ADMIN_DEBUG") == "1":

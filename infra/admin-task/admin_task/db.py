@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from admin_task import schema
-from admin_task.errors import InvalidInput, TaskError
+from admin_task.errors import InvalidInput, NotFound, TaskError
 
 Row = dict[str, Any]
 Params = Sequence[object]
@@ -81,11 +81,14 @@ def parse_url(url: str) -> Target:
     )
 
 
-def connect(target: Target) -> Db:
-    """Open a connection in autocommit mode; actions open transactions explicitly."""
+def connect(target: Target, *, read_only: bool = False) -> Db:
+    """Open a connection in autocommit mode; actions open transactions explicitly.
+
+    `read_only` has the database itself refuse every write, and never creates a SQLite file.
+    """
     if target.engine == "sqlite":
-        return SqliteDb(target.dsn)
-    return PostgresDb(target.dsn)
+        return SqliteDb(target.dsn, read_only=read_only)
+    return PostgresDb(target.dsn, read_only=read_only)
 
 
 def new_id() -> str:
@@ -114,9 +117,16 @@ class SqliteDb:
 
     engine = "sqlite"
 
-    def __init__(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
+        if read_only:
+            if not Path(path).is_file():
+                raise NotFound(f"no SQLite database at {path}; check DATABASE_URL")
+            # mode=ro: SQLite refuses writes itself ("attempt to write a readonly database").
+            uri = f"{Path(path).absolute().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
 
@@ -168,7 +178,7 @@ class PostgresDb:
 
     engine = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         try:
             import psycopg
             from psycopg.rows import dict_row
@@ -180,6 +190,9 @@ class PostgresDb:
         self._conn: psycopg.Connection[Row] = psycopg.connect(
             url, autocommit=True, row_factory=dict_row, application_name="opsctl-admin-task"
         )
+        if read_only:
+            # Every statement (autocommit) and transaction from here on is READ ONLY: the server refuses writes.
+            self._conn.execute("SET default_transaction_read_only = on")
 
     @staticmethod
     def _sql(sql: str) -> str:

@@ -6,6 +6,11 @@ class TaskError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        # Extra keys for the {"ok": false} result line, e.g. an audit's counts.
+        self.fields = fields
+
 
 class Refused(TaskError):
     """The request is valid but policy forbids it."""
@@ -17,6 +22,12 @@ class NotFound(TaskError):
     """The record the request names does not exist."""
 
     exit_code = 4
+
+
+class FindingsFound(TaskError):
+    """audit-users found something and AUDIT_FAIL_ON_FINDINGS asked for a failing exit."""
+
+    exit_code = 5
 
 
 class InvalidInput(TaskError):

@@ -80,3 +80,13 @@ def slug(env: Mapping[str, str]) -> str:
             f"TENANT_SLUG must be 1-63 lowercase letters, digits and hyphens, not starting with one (got {value!r})"
         )
     return value
+
+
+def flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no variable: `1` or `true` is on; absent, empty, `0` or `false` is off."""
+    value = env.get(name, "")
+    if value in ("1", "true"):
+        return True
+    if value in ("", "0", "false"):
+        return False
+    raise InvalidInput(f"{name} must be 1 or 0 (true or false); got {value!r}")

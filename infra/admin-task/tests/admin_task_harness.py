@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,19 @@ class Backend:
         """Run one statement outside the task."""
         self.query(sql, params)
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement per row of parameters, in one transaction outside the task."""
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.dsn)
+            try:
+                with conn:
+                    conn.executemany(sql, rows)
+            finally:
+                conn.close()
+            return
+        with psycopg.connect(self.dsn) as pg, pg.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
     def count(self, table: str, where: str = "1 = 1", params: tuple[object, ...] = ()) -> int:
         """Rows in `table` matching `where`."""
         return int(self.query(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)[0]["n"])  # noqa: S608
@@ -111,7 +125,7 @@ def task_env(backend: Backend, action: str | None, **env: str) -> dict[str, str]
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ADMIN_", "OPSCTL_", "TENANT_")) and k != "DATABASE_URL"
+        if not k.startswith(("ADMIN_", "AUDIT_", "CLOUD_RUN_", "OPSCTL_", "TENANT_")) and k != "DATABASE_URL"
     }
     audit = {
         "OPSCTL_ACTOR": "tester@example.com",

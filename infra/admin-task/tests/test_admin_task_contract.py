@@ -26,7 +26,7 @@ def test_unknown_action(sqlite_backend: Backend) -> None:
     assert run.code == 64
     assert run.result["error"] == (
         "unknown ADMIN_ACTION 'drop-everything'; expected one of: seed-admin, create-superadmin, "
-        "update-permissions, add-role, seed-roles, bootstrap-tenant"
+        "update-permissions, add-role, seed-roles, bootstrap-tenant, audit-users"
     )
 
 
@@ -98,5 +98,5 @@ def test_readme_documents_every_action_and_exit_code() -> None:
 
     for action in ACTIONS:
         assert f"`{action}`" in readme, action
-    for code in ("0", "1", "3", "4", "64"):
+    for code in ("0", "1", "3", "4", "5", "64"):
         assert re.search(rf"^\| {code} \|", readme, re.MULTILINE), code

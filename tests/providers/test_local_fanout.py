@@ -248,6 +248,30 @@ def test_timeout_stops_every_copy(project: Path, isolated: Path) -> None:
     assert all(t["status"] == "failed" for t in json.loads(out.stdout)["tasks"])
 
 
+def test_a_reader_that_leaves_is_a_hangup_that_stops_every_copy(project: Path, isolated: Path) -> None:
+    """`opsctl run dev forever --tasks 3 2>&1 | head -3`: every copy is stopped, history records it, exit 143."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsctl", "run", "dev", "forever", "--tasks", "3"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        ups = 0
+        while ups < 3:
+            ups += proc.stdout.readline().startswith(b"[")
+        proc.stdout.close()  # head has read its lines and left
+        assert proc.wait(timeout=60) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(pids(project)) == 6 and not local_orphans(runs_root(isolated), project / "pids")
+    history = json.loads(opsctl(project, "history", "dev", "-o", "json").stdout)
+    assert [(r["status"], r["tasks"]) for r in history] == [("terminated", 3)]
+
+
 def test_wait_and_logs_reattach_to_the_whole_run(project: Path) -> None:
     detached = json.loads(opsctl(project, "run", "dev", "slow", "--tasks", "3", "--detach", "-o", "json").stdout)
     assert detached["status"] == "detached"

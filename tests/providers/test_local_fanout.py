@@ -10,11 +10,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from opsctl.config import LocalEnv
+from opsctl.providers.local import LocalProvider
+from opsctl.runner import Runner
 from tests.conftest import CliResult, run_cli
+from tests.contract import RecordingObserver, make_spec
 from tests.reliability.plays import local_orphans
 
 # One script, several behaviours (argv[1]); every copy says who it is through OPSCTL_TASK_INDEX / _COUNT.
@@ -284,6 +289,21 @@ def test_wait_and_logs_reattach_to_the_whole_run(project: Path) -> None:
     assert logs.code == 0 and Counter(logs.stdout.splitlines()) == expected_lines(3, 5)
     again = opsctl(project, "wait", "dev", run)
     assert again.code == 7 and "Failed copies  2 (exit 7)" in again.stdout
+
+
+def test_a_relaunch_of_the_same_run_never_starts_more_copies(project: Path) -> None:
+    """What Launch does after an ambiguous failure: find_run adopts the run, and a launch of the same run id
+    again is refused (its directory exists), so no second set of copies ever starts."""
+    local = LocalProvider(LocalEnv(name="dev", provider="local", source="t", workdir=project))
+    spec = replace(make_spec((sys.executable, "fanned.py", "lines"), task="lines"), tasks=3)
+    ref = local.launch(spec)
+    assert local.find_run(spec) == ref and local.duplicates(spec, ref) == []
+    with pytest.raises(FileExistsError):
+        local.launch(spec)
+    result = Runner(local, spec, RecordingObserver(), timing=local.timing).watch(ref)
+    assert result.exit_status == 0 and [c.index for c in result.tasks] == [0, 1, 2]
+    assert sorted(pids(project)) == ["copy-0", "copy-1", "copy-2"]
+    assert [(r.ref.id, r.tasks) for r in local.recent_runs("test", 10)] == [(ref.id, 3)]
 
 
 def test_the_guard_sees_one_run_and_stop_ends_every_copy(project: Path, isolated: Path) -> None:

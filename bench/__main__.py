@@ -135,6 +135,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "zero loss, ≤ 150 MB",
             bool(lossless) and rss <= 150,
         )
+    fo = r["local"].get("local_fanout")
+    if fo:  # a results.json from before fan-out has no such part
+        total = fo["copies"] * fo["lines_per_copy"]
+        add(
+            f"`--tasks {fo['copies']}` × {fo['lines_per_copy']:,} lines via local: lines/s · peak RSS MB · lossless",
+            f"{round(total / fo['seconds']):,} · {fo['opsctl_peak_rss_mb']} · "
+            f"{'yes' if fo['zero_loss_in_order_per_copy'] else 'NO'}",
+            "-",
+            "zero loss, ≤ 150 MB",
+            bool(fo["zero_loss_in_order_per_copy"]) and fo["opsctl_peak_rss_mb"] <= 150,
+        )
     add("`opsctl run local` of a no-op, ms", lo["opsctl_ms"], f"the bare command {lo['direct_ms']} ms", "-", None)
     return out
 
@@ -157,6 +168,7 @@ def _machine() -> str:
 PARTS: dict[str, tuple[tuple[str, ...], tuple[str, str]]] = {
     "cloudrun-exit": (("bench_cloudrun", "--completion-only"), ("cloudrun", "completion_to_exit")),
     "ecs-stop": (("bench_ecs", "--latency-only"), ("ecs", "latency_and_budget")),
+    "local-fanout": (("bench_local", "--fanout-only"), ("local", "local_fanout")),
 }
 
 

@@ -1,6 +1,7 @@
 """Start-up time, local-run overhead and local log throughput, measured with real processes.
 
 python -m bench.bench_local            # about 1 minute; prints a JSON document
+python -m bench.bench_local --fanout-only   # only `--tasks 10` × 10,000 lines
 """
 
 from __future__ import annotations
@@ -116,8 +117,43 @@ def relay(workdir: Path, env: dict[str, str], lines: int = 100_000) -> dict[str,
     }
 
 
+def fanout(workdir: Path, env: dict[str, str], copies: int = 10, lines: int = 10_000) -> dict[str, Any]:
+    """`--tasks 10`, each copy printing `lines` lines: every copy's lines relayed once, in its own order, with its
+    prefix; time and opsctl's peak RSS. A local run's log is a file: reading it costs no API call."""
+    timer = shutil.which("time") or "/usr/bin/time"
+    rss_file = workdir / "rss-fanout"
+    argv = [*OPSCTL, "run", "local", "chatty", "--lines", str(lines), "--tasks", str(copies)]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [timer, "-f", "%M", "-o", str(rss_file), *argv],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    per_copy: dict[int, list[str]] = {i: [] for i in range(copies)}
+    for line in proc.stderr.splitlines():
+        index, _, message = line.partition("] ")
+        if index.startswith("[") and message.startswith("line "):
+            per_copy.setdefault(int(index[1:]), []).append(message)
+    expected = [f"line {i:06d}" for i in range(lines)]
+    return {
+        "copies": copies,
+        "lines_per_copy": lines,
+        "exit_code": proc.returncode,
+        "relayed": sum(len(v) for v in per_copy.values()),
+        "zero_loss_in_order_per_copy": all(per_copy[i] == expected for i in range(copies)),
+        "seconds": round(seconds, 2),
+        "lines_per_s": round(copies * lines / seconds),
+        "opsctl_peak_rss_mb": round(int(rss_file.read_text().split()[-1]) / 1024, 1) if rss_file.exists() else None,
+        "api_calls_per_minute": 0,
+    }
+
+
 def main() -> dict[str, Any]:
-    """Run the local benchmarks in a scratch project; print and return the numbers."""
+    """Run the local benchmarks in a scratch project (`--fanout-only`: only that part); print and return them."""
     # A user's pip install compiles the package; an editable checkout with PYTHONDONTWRITEBYTECODE does not.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "opsctl")], check=False)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -125,11 +161,15 @@ def main() -> dict[str, Any]:
         workdir = Path(tmp)
         (workdir / "opsctl.toml").write_text(CONFIG, encoding="utf-8")
         env["XDG_STATE_HOME"] = str(workdir / "state")
-        report = {
-            "startup": startup(workdir, env),
-            "local_overhead": local_overhead(workdir, env),
-            "local_relay": relay(workdir, env),
-        }
+        if "--fanout-only" in sys.argv[1:]:
+            report = {"local_fanout": fanout(workdir, env)}
+        else:
+            report = {
+                "startup": startup(workdir, env),
+                "local_overhead": local_overhead(workdir, env),
+                "local_relay": relay(workdir, env),
+                "local_fanout": fanout(workdir, env),
+            }
     print(json.dumps(report, indent=2))
     return report
 

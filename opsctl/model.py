@@ -185,6 +185,7 @@ class RunInfo:
     exit_code: int | None = None
     run_id: str | None = None  # the OPSCTL_RUN_ID it was launched with
     created_at: datetime | None = None  # when the cloud accepted the launch (orders simultaneous launches)
+    tasks: int = 1  # its copies (--tasks N), when the provider can tell
 
 
 @dataclass(frozen=True, slots=True)

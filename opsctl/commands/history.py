@@ -29,8 +29,9 @@ def history_command(config_path: str | None, env_name: str, limit: int, output: 
         if not rows:
             sys.stderr.write(f"opsctl: no opsctl runs found in {env.name!r}\n")
             return 0
+        fanned = any(r["tasks"] > 1 for r in rows)  # a COPIES column only when a listed run had --tasks N
         table(
-            ["RUN", "TASK", "ACTOR", "STARTED", "STATUS", "EXIT"],
+            ["RUN", "TASK", "ACTOR", "STARTED", "STATUS", "EXIT", *(["COPIES"] if fanned else [])],
             [
                 [
                     r["run"],
@@ -39,6 +40,7 @@ def history_command(config_path: str | None, env_name: str, limit: int, output: 
                     (r.get("started_at") or "?")[:19],
                     r.get("status") or "?",
                     "-" if r.get("exit_code") is None else str(r["exit_code"]),
+                    *([str(r["tasks"])] if fanned else []),
                 ]
                 for r in rows
             ],
@@ -68,6 +70,7 @@ def _merged(env: EnvConfig, provider: Provider, limit: int) -> list[dict[str, An
             "started_at": _utc(info.started_at),
             "status": _cloud_status(info),
             "exit_code": info.exit_code,
+            "tasks": info.tasks,
             "source": env.provider,
         }
     for entry in history.recent(env.name, limit):
@@ -79,12 +82,14 @@ def _merged(env: EnvConfig, provider: Provider, limit: int) -> list[dict[str, An
             "started_at": _utc(datetime.fromisoformat(entry.started_at)),
             "status": entry.status,
             "exit_code": entry.exit_code,
+            "tasks": entry.tasks,
         }
         if row is None:
             rows[entry.run] = {**mine, "source": "local history"}
             continue
         if entry.status in _STILL_GOING:
             mine.update({k: row[k] for k in ("status", "exit_code") if row[k] is not None})
+        mine["tasks"] = max(entry.tasks, row["tasks"])  # a detached run's record may not have seen its copies
         row.update({k: v for k, v in mine.items() if v is not None})
         row["source"] = f"{env.provider} + local history"
     ordered = sorted(rows.values(), key=lambda r: r["started_at"] or "", reverse=True)

@@ -1,9 +1,10 @@
 """The local history sink: one JSON line per finished run, never a secret; `opsctl history` reads it back.
 
 Only facts opsctl itself knows are stored — env, task, provider, run id, actor, origin, times, status,
-exit code. Parameter values, env vars, log lines, the stop reason and the task's result line are not:
-they are task-controlled text that may hold a secret opsctl does not know is one (a generated
-password in the result, say), and the history outlives the run.
+exit code, and the copies of a fanned-out run (`tasks`, only when N > 1). Parameter values, env vars,
+log lines, the stop reason and the task's result line are not: they are task-controlled text that may
+hold a secret opsctl does not know is one (a generated password in the result, say), and the history
+outlives the run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class HistoryEntry:
     stopped_at: str | None
     status: str
     exit_code: int | None  # the task's own exit code, when it had one
+    tasks: int = 1  # its copies (--tasks N)
 
 
 def history_path() -> Path:
@@ -62,8 +64,12 @@ def record(result: RunResult, origin: str | None = None) -> HistoryEntry:
         stopped_at=_utc(result.stopped_at),
         status=result.outcome.value,
         exit_code=result.exit_code,
+        tasks=len(result.tasks) or 1,
     )
-    line = json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
+    fields = asdict(entry)
+    if entry.tasks == 1:
+        del fields["tasks"]  # a run without fan-out is recorded as it always was
+    line = json.dumps(fields, separators=(",", ":")).encode() + b"\n"
     path = history_path()
     private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -92,8 +98,10 @@ def _entry(obj: Any) -> HistoryEntry | None:
     for key in ("origin", "stopped_at"):
         if obj.get(key) is not None and not isinstance(obj[key], str):
             return None
-    code = obj.get("exit_code")
+    code, tasks = obj.get("exit_code"), obj.get("tasks", 1)
     if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+        return None
+    if not isinstance(tasks, int) or isinstance(tasks, bool) or tasks < 1:
         return None
     try:
         datetime.fromisoformat(obj["started_at"])
@@ -110,6 +118,7 @@ def _entry(obj: Any) -> HistoryEntry | None:
         stopped_at=obj.get("stopped_at"),
         status=obj["status"],
         exit_code=code,
+        tasks=tasks,
     )
 
 

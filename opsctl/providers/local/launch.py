@@ -14,6 +14,7 @@ from typing import Any
 
 from opsctl.config import LocalEnv
 from opsctl.errors import LaunchError, UsageError
+from opsctl.fanout import copy_env
 from opsctl.model import RunSpec
 from opsctl.redact import Redactor
 from opsctl.state import check_usable, private_dir, write_private
@@ -59,9 +60,19 @@ def check_size(args: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 def child_env(spec: RunSpec) -> dict[str, str]:
-    """The task's environment: opsctl's own (less any parameter value it was given), then the run's."""
+    """The task's environment: opsctl's own (less any parameter value it was given), then the run's; with
+    --tasks N, the last copy's (its OPSCTL_TASK_INDEX is the longest)."""
     # Python tasks block-buffer a piped stdout; unbuffered, their lines stream as they are printed.
-    return {**clean_environ(), **task_env(spec)}
+    last = copy_env(spec.tasks - 1, spec.tasks) if spec.tasks > 1 else {}
+    return {**clean_environ(), **task_env(spec), **last}
+
+
+def fanned(spec: RunSpec) -> dict[str, Any]:
+    """What the supervisor needs to run --tasks N > 1 copies: each one's own env vars, and K (None: all at once).
+    Nothing for N = 1, whose run is as it always was."""
+    if spec.tasks == 1:
+        return {}
+    return {"copies": [copy_env(i, spec.tasks) for i in range(spec.tasks)], "parallelism": spec.parallelism}
 
 
 def clean_environ() -> dict[str, str]:
@@ -104,6 +115,7 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
         "actor": spec.actor,
         "origin": spec.origin,
         "started_at": datetime.now().astimezone().isoformat(),
+        **({"tasks": spec.tasks, "parallelism": spec.parallelism} if spec.tasks > 1 else {}),
     }
     run_dir.mkdir(exist_ok=False, mode=0o700)  # FileExistsError: this run id was launched already
     private_dir(run_dir)  # 0700 whatever the umask
@@ -114,7 +126,7 @@ def start(env: LocalEnv, root: Path, spec: RunSpec) -> subprocess.Popen[bytes]:
         raise LaunchError(f"cannot record the run in {run_dir} ({e.strerror or e}); nothing was launched") from None
     # The task's env (secrets among it) and the forms to mask travel through a pipe, not argv or env:
     # the supervisor's /proc/PID/cmdline and environ never hold a secret.
-    given = {"env": task_env(spec), "mask": Redactor(spec.secret_values).forms}
+    given = {"env": task_env(spec), "mask": Redactor(spec.secret_values).forms, **fanned(spec)}
     proc = _spawn(env, run_dir, command, given)
     try:
         write_private(run_dir / "pid", str(proc.pid))

@@ -32,9 +32,17 @@ def read_page(path: Path, cursor: str | None) -> LogPage:
 
 
 def _line(raw: bytes) -> LogLine:
-    """One record; a damaged one (torn, or the rest of a skipped one) is reported, never fatal."""
+    """One record (`"i"`: the copy that printed it, in a fanned-out run); a damaged one (torn, or the rest of a
+    skipped one) is reported, never fatal."""
     try:
         record = json.loads(raw)
-        return LogLine(str(record["m"]), datetime.fromisoformat(record["t"]), str(record["s"]), int(record.get("c", 0)))
-    except (ValueError, KeyError, TypeError):
+        copy = record.get("i")
+        return LogLine(
+            str(record["m"]),
+            datetime.fromisoformat(record["t"]),
+            str(record["s"]),
+            int(record.get("c", 0)),
+            None if copy is None else int(copy),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return LogLine(DAMAGED, None, "stderr")

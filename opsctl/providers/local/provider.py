@@ -19,7 +19,7 @@ from opsctl.model import Check, LogPage, RunInfo, RunRef, RunSpec, Status, Timin
 from opsctl.providers.local.admin import checks
 from opsctl.providers.local.launch import argv, check_size, child_env, start, supervisor_argv
 from opsctl.providers.local.logs import read_page
-from opsctl.providers.local.status import alive, status_of, supervisor_pid
+from opsctl.providers.local.status import alive, copy_count, status_of, supervisor_pid
 from opsctl.state import Damaged, private_dir, read_json, state_dir, write_private
 
 # What a local run id can be: a directory name of letters, digits, - and _ (opsctl makes 20261201T081500Z-1a2b3c4d).
@@ -59,9 +59,15 @@ class LocalProvider:
         return [("workdir", str(self.env.workdir))]
 
     def plan(self, spec: RunSpec) -> dict[str, Any]:
-        """The process that launch would start (UsageError when the OS could not start it: E2BIG)."""
+        """The process that launch would start, and with --tasks N how its copies differ (UsageError when the
+        OS could not start it: E2BIG)."""
         check_size(supervisor_argv(self.root / spec.run_id, argv(spec)), child_env(spec))
-        return {"argv": list(argv(spec)), "cwd": str(self.env.workdir), "env": spec.env_dict()}
+        request: dict[str, Any] = {"argv": list(argv(spec)), "cwd": str(self.env.workdir), "env": spec.env_dict()}
+        if spec.tasks > 1:
+            n = spec.tasks
+            request["copies"] = {"OPSCTL_TASK_INDEX": f"0…{n - 1}", "OPSCTL_TASK_COUNT": str(n)}
+            request["parallelism"] = spec.parallelism or n
+        return request
 
     def launch(self, spec: RunSpec) -> RunRef:
         """Start the supervisor, detached from this process so the run survives opsctl."""
@@ -90,7 +96,7 @@ class LocalProvider:
         return RunRef(id=run, log_url=str(run_dir / "log.jsonl"))
 
     def poll(self, ref: RunRef) -> Status:
-        """STOPPED once exit.json exists; RUNNING while the supervisor lives."""
+        """STOPPED once exit.json exists; RUNNING while the supervisor lives; with --tasks N, every copy."""
         run_dir = self.root / ref.id
         if ref.id in self._children:
             self._children[ref.id].poll()
@@ -101,7 +107,8 @@ class LocalProvider:
         return read_page(self.root / ref.id / "log.jsonl", cursor)
 
     def stop(self, ref: RunRef, reason: str) -> None:
-        """SIGTERM the supervisor, which stops the task's process group (SIGKILL after a grace); then record why.
+        """SIGTERM the supervisor, which stops the task's process group, each copy's with --tasks N (SIGKILL after
+        a grace), and starts no more copies; then record why.
 
         The signal comes first: bookkeeping that fails (a full disk, a read-only state directory) must never
         keep a run from stopping.
@@ -183,6 +190,7 @@ class LocalProvider:
             exit_code=status.exit_code,
             run_id=ref.id,
             created_at=status.started_at,
+            tasks=copy_count(self.root / ref.id),
         )
 
     def recent_runs(self, env: str, limit: int) -> list[RunInfo]:

@@ -5,6 +5,11 @@ Stdlib only: it starts on every local run. FD is an inherited pipe carrying `{"e
 task's env overrides and the secret forms to mask, so no secret is on its command line or in its own
 environment. Each line is redacted, and cut at LINE_MAX_BYTES, before it reaches log.jsonl; every file
 it creates is 0600 (its umask is 077; the task gets the umask opsctl had).
+
+With `--tasks N` (N > 1) the pipe also carries `"copies"` (each copy's own env vars: OPSCTL_TASK_INDEX/COUNT)
+and `"parallelism"` (K, or null: all at once). The supervisor then runs the N copies, at most K at a time, each
+in its own process group; each log record names its copy (`"i"`), copies.json follows them while they run, and
+exit.json records how every copy ended. A stop reaches every copy started, and starts no more.
 """
 
 from __future__ import annotations
@@ -71,34 +76,34 @@ def _reserve(run_dir: Path) -> None:
 
 class _Log:
     """log.jsonl, written so that a full disk never blocks the task: the pumps keep draining its pipes, lines
-    that cannot be written are counted, and once space is back a line says how many were dropped."""
+    that cannot be written are counted, and once space is back a line says how many were dropped.
+
+    `copy` is the index of the copy a line came from in a fanned-out run (`"i"` in its record), None otherwise.
+    """
 
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.lock = threading.Lock()
-        self.dropped = 0  # in all
-        self._unsaid = 0  # dropped since the last line that made it
+        self.dropped: dict[int | None, int] = {}  # in all, per copy
+        self._unsaid: dict[int | None, int] = {}  # dropped since the copy's last line that made it
         self._torn = False  # a line was half written: the next one starts on a fresh line
 
-    def write(self, stream: str, message: str, cut: int = 0) -> None:
+    def write(self, stream: str, message: str, cut: int = 0, copy: int | None = None) -> None:
         """Append one record (`cut`: bytes cut off the end of the line); never raises."""
-        data: dict[str, Any] = {"t": _now(), "s": stream, "m": message}
-        if cut:
-            data["c"] = cut
-        record = json.dumps(data) + "\n"
         with self.lock:
-            if self._unsaid:
-                note = f"[opsctl: {self._unsaid} log lines dropped: the disk was full]"
-                if not self._append(json.dumps({"t": _now(), "s": "stderr", "m": note}) + "\n"):
-                    self._drop()
+            unsaid = self._unsaid.get(copy, 0)
+            if unsaid:
+                note = f"[opsctl: {unsaid} log lines dropped: the disk was full]"
+                if not self._append(_record("stderr", note, 0, copy)):
+                    self._drop(copy)
                     return
-                self._unsaid = 0
-            if not self._append(record):
-                self._drop()
+                self._unsaid[copy] = 0
+            if not self._append(_record(stream, message, cut, copy)):
+                self._drop(copy)
 
-    def _drop(self) -> None:
-        self.dropped += 1
-        self._unsaid += 1
+    def _drop(self, copy: int | None) -> None:
+        self.dropped[copy] = self.dropped.get(copy, 0) + 1
+        self._unsaid[copy] = self._unsaid.get(copy, 0) + 1
 
     def _append(self, text: str) -> bool:
         data = (("\n" if self._torn else "") + text).encode("utf-8")
@@ -118,7 +123,16 @@ class _Log:
             os.close(self.fd)
 
 
-def _pump(pipe: IO[bytes], stream: str, log: _Log, mask: list[str]) -> None:
+def _record(stream: str, message: str, cut: int, copy: int | None) -> str:
+    data: dict[str, Any] = {"t": _now(), "s": stream, "m": message}
+    if cut:
+        data["c"] = cut
+    if copy is not None:
+        data["i"] = copy
+    return json.dumps(data) + "\n"
+
+
+def _pump(pipe: IO[bytes], stream: str, log: _Log, mask: list[str], copy: int | None) -> None:
     # Read a little past the limit so that a secret straddling it is still masked whole.
     limit = LINE_MAX_BYTES + max((len(m.encode()) for m in mask), default=0)
     while True:
@@ -133,7 +147,7 @@ def _pump(pipe: IO[bytes], stream: str, log: _Log, mask: list[str]) -> None:
         if len(data) > LINE_MAX_BYTES:
             cut += len(data) - LINE_MAX_BYTES
             text = data[:LINE_MAX_BYTES].decode("utf-8", "ignore")
-        log.write(stream, text, cut)
+        log.write(stream, text, cut, copy)
     pipe.close()
 
 
@@ -142,78 +156,175 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def _kill_if_alive(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        _signal_group(child.pid, signal.SIGKILL)
+def _kill_if_alive(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            _signal_group(child.pid, signal.SIGKILL)
+
+
+def _ending(code: int) -> dict[str, Any]:
+    """How a process that exited with `code` (negative: by that signal) ended, as exit.json says it."""
+    if code < 0:
+        reason = f"killed by signal {-code} ({signal.Signals(-code).name})"
+        return {"exit_code": None, "signal": -code, "stopped_at": _now(), "reason": reason}
+    return {"exit_code": code, "signal": None, "stopped_at": _now()}
+
+
+def _never_started(reason: str) -> dict[str, Any]:
+    """How a process that could not start, or a copy that a stop kept from starting, ended (no pid, no code)."""
+    return {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason}
+
+
+class _Copy:
+    """One process of the run: copy `index` of a fanned-out run (`--tasks N`), or the run's only one (None)."""
+
+    def __init__(self, index: int | None, env: dict[str, str]) -> None:
+        self.index = index
+        self.env = env
+        self.child: subprocess.Popen[bytes] | None = None
+        self.watcher: threading.Thread | None = None
+        self.record: dict[str, Any] = {} if index is None else {"index": index}
+
+
+class _Run:
+    """The run's copies, at most `limit` at a time, each in its own process group; a stop reaches every one."""
+
+    def __init__(self, run_dir: Path, argv: list[str], given: dict[str, Any], umask: int, log: _Log) -> None:
+        self.run_dir, self.argv, self.umask, self.log = run_dir, argv, umask, log
+        self.mask: list[str] = given["mask"]
+        base = {**os.environ, **given["env"]}
+        # "copies" (each copy's own env vars) and "parallelism" come only with --tasks N > 1.
+        fanned: list[dict[str, str]] | None = given.get("copies")
+        self.fanned = fanned is not None
+        if fanned is None:
+            self.copies = [_Copy(None, base)]
+        else:
+            self.copies = [_Copy(i, {**base, **extra}) for i, extra in enumerate(fanned)]
+        self.limit: int = given.get("parallelism") or len(self.copies)
+        self.running = 0
+        self.slots = threading.Condition()
+        self.stop_signal: list[int] = []
+        self.saving = threading.Lock()
+
+    def forward(self, signum: int, _frame: object) -> None:
+        """A stop: to every copy started (its whole process group); none starts after it."""
+        self.stop_signal.append(signum)
+        self._signal([c.child for c in self.copies if c.child is not None], signum)
+
+    def _signal(self, children: list[subprocess.Popen[bytes]], signum: int) -> None:
+        # Ask nicely, then insist: a copy that ignores SIGTERM is killed after STOP_GRACE_S.
+        live = [child for child in children if child.poll() is None]
+        for child in live:
+            _signal_group(child.pid, signum)
+        if live:
+            threading.Timer(STOP_GRACE_S, _kill_if_alive, args=(live,)).start()
+
+    def run(self) -> None:
+        """Start the copies as slots free up (a copy's end frees one), then wait for every one to end."""
+        for copy in self.copies:
+            with self.slots:
+                # Every copy holding a slot is started, so a stop ends one of them, and that wakes this wait.
+                while self.running >= self.limit and not self.stop_signal:
+                    self.slots.wait()
+                if self.stop_signal:
+                    break
+                self.running += 1
+            self._start(copy)
+        for copy in self.copies:
+            if copy.watcher is not None:
+                copy.watcher.join()
+            elif "stopped_at" not in copy.record:  # a stop came first
+                self._update(copy, _never_started("stopped before it started"))
+        self.log.close()
+
+    def _start(self, copy: _Copy) -> None:
+        try:
+            # Its own process group, so a stop reaches whatever the task spawned (a shell's children too).
+            child = subprocess.Popen(
+                self.argv,
+                env=copy.env,
+                umask=self.umask,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as e:
+            reason = f"cannot start {self.argv[0]!r}: {e.strerror}"
+            self.log.write("stderr", reason, copy=copy.index)
+            self._update(copy, _never_started(reason))
+            self._ended()
+            return
+        copy.child = child
+        if self.stop_signal:  # a stop that arrived while it was being started must still reach it
+            self._signal([child], self.stop_signal[0])
+        if self.fanned:
+            self._update(copy, {"pid": child.pid, "started_at": _now()})
+        copy.watcher = threading.Thread(target=self._watch, args=(copy, child))
+        copy.watcher.start()
+
+    def _watch(self, copy: _Copy, child: subprocess.Popen[bytes]) -> None:
+        pumps = [
+            threading.Thread(target=_pump, args=(child.stdout, "stdout", self.log, self.mask, copy.index), daemon=True),
+            threading.Thread(target=_pump, args=(child.stderr, "stderr", self.log, self.mask, copy.index), daemon=True),
+        ]
+        for pump in pumps:
+            pump.start()
+        code = child.wait()
+        for pump in pumps:
+            pump.join()
+        self._update(copy, _ending(code))
+        self._ended()
+
+    def _ended(self) -> None:
+        with self.slots:
+            self.running -= 1
+            self.slots.notify_all()
+
+    def _update(self, copy: _Copy, fields: dict[str, Any]) -> None:
+        """Record what became of a copy; fanned out, in copies.json too, for opsctl to poll (a full disk skips
+        that file: exit.json, with its reserve, still says how every copy ended)."""
+        with self.saving:
+            copy.record.update(fields)
+            if not self.fanned:
+                return
+            with contextlib.suppress(OSError):
+                path = self.run_dir / "copies.json"
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"copies": [c.record for c in self.copies]}), encoding="utf-8")
+                tmp.replace(path)
+
+    def exit_record(self) -> dict[str, Any]:
+        """exit.json: the one copy's ending; or, fanned out, every copy's and the time the last one ended."""
+        if not self.fanned:
+            (copy,) = self.copies
+            dropped = self.log.dropped.get(None, 0)
+            return {**copy.record, **({"dropped_lines": dropped} if dropped else {})}
+        for copy in self.copies:
+            if self.log.dropped.get(copy.index):
+                copy.record["dropped_lines"] = self.log.dropped[copy.index]
+        total = sum(self.log.dropped.values())
+        return {
+            "copies": [c.record for c in self.copies],
+            "stopped_at": _now(),
+            **({"dropped_lines": total} if total else {}),
+        }
 
 
 def main(argv: list[str]) -> int:
-    """Run the command, relay its output into RUN_DIR/log.jsonl, record how it ended."""
+    """Run the command (or its N copies), relay their output into RUN_DIR/log.jsonl, record how each ended."""
     umask = os.umask(0o077)  # what it writes is for opsctl's user alone
     run_dir, channel, argv = Path(argv[0]), int(argv[1]), argv[3:]
     with os.fdopen(channel, encoding="utf-8") as f:
         given = json.load(f)
-    mask: list[str] = given["mask"]
     _reserve(run_dir)
-    log = _Log(run_dir / "log.jsonl")
-    child: subprocess.Popen[bytes] | None = None
-    stop_signal: list[int] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        # Ask nicely, then insist: a task that ignores SIGTERM is killed after STOP_GRACE_S.
-        stop_signal.append(signum)
-        if child is not None and child.poll() is None:
-            _signal_group(child.pid, signum)
-            threading.Timer(STOP_GRACE_S, _kill_if_alive, args=(child,)).start()
-
-    # Handlers first: a stop that arrives while the task is being started must still reach it.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    try:
-        # Its own process group, so a stop reaches whatever the task spawned (a shell's children too).
-        child = subprocess.Popen(
-            argv,
-            env={**os.environ, **given["env"]},
-            umask=umask,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as e:
-        reason = f"cannot start {argv[0]!r}: {e.strerror}"
-        log.write("stderr", reason)
-        log.close()
-        _write_json(run_dir / "exit.json", {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason})
-        return 0
-    if stop_signal:
-        forward(stop_signal[0], None)
-    pumps = [
-        threading.Thread(target=_pump, args=(child.stdout, "stdout", log, mask), daemon=True),
-        threading.Thread(target=_pump, args=(child.stderr, "stderr", log, mask), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
-    code = child.wait()
-    for pump in pumps:
-        pump.join()
-    log.close()
-    dropped = {"dropped_lines": log.dropped} if log.dropped else {}
-    if code < 0:
-        name = signal.Signals(-code).name
-        _write_json(
-            run_dir / "exit.json",
-            {
-                "exit_code": None,
-                "signal": -code,
-                "stopped_at": _now(),
-                "reason": f"killed by signal {-code} ({name})",
-                **dropped,
-            },
-        )
-    else:
-        _write_json(run_dir / "exit.json", {"exit_code": code, "signal": None, "stopped_at": _now(), **dropped})
-    os._exit(0)  # the SIGKILL timer thread may still be pending; don't wait for it
+    run = _Run(run_dir, argv, given, umask, _Log(run_dir / "log.jsonl"))
+    # Handlers first: a stop that arrives while a copy is being started must still reach it.
+    signal.signal(signal.SIGTERM, run.forward)
+    signal.signal(signal.SIGINT, run.forward)
+    run.run()
+    _write_json(run_dir / "exit.json", run.exit_record())
+    os._exit(0)  # a SIGKILL timer thread may still be pending; don't wait for it
 
 
 if __name__ == "__main__":

@@ -240,6 +240,7 @@ def test_random_faults_never_make_more_than_n_copies(
     moto_proxy.arm("RunTask", "drop_before", probability=0.1, seed=seed + 1)
     moto_proxy.arm("ListTasks", "throttle", probability=0.2, seed=seed + 2)
     moto_proxy.arm("DescribeTasks", "error500", probability=0.2, seed=seed + 3)
+    moto_proxy.arm("GetLogEvents", "drop_after", probability=0.2, seed=seed + 4)  # a copy's read fails, others don't
     with play(ecs_world, {4: 9}):
         cli = run(tmp_path, "--tasks", "5")
     assert cli.code == 9, f"seed {seed}: {cli.output}"

@@ -39,6 +39,7 @@ class _Run:
     arns: dict[int, str]  # index → task ARN (filled in while launching)
     ended: dict[int, datetime] = field(default_factory=dict)  # copies seen STOPPED → when their output ended
     waiting: frozenset[int] = frozenset()  # copies last seen before RUNNING: no log stream yet
+    polled: bool = False  # watched (run, wait, logs --follow): log reads are paced; a one-off `logs` reads all
 
 
 class Copies:
@@ -93,6 +94,7 @@ class Copies:
             if copy.state is State.STOPPED and task is not None and copy.index not in run.ended:
                 run.ended[copy.index] = task.get("executionStoppedAt") or task.get("stoppedAt") or now
         run.waiting = frozenset(c.index for c in status.copies if c.state is State.PENDING)
+        run.polled = True
         if status.state is State.STOPPED and target is not None and target.logs is None:
             return replace(status, details=(*status.details, ("Logs", "not streamed (no awslogs log configuration)")))
         return status
@@ -105,7 +107,7 @@ class Copies:
         run = self._run(run_id)
         client = self.clients.logs_client(logs.region)
         tasks = {i: task_id(a) for i, a in run.arns.items()}
-        return read_copies(client, logs, tasks, cursor, self.clients.call, run.ended, run.waiting)
+        return read_copies(client, logs, tasks, cursor, self.clients.call, run.ended, run.waiting, run.polled)
 
     def stop(self, run_id: str, reason: str) -> None:
         """StopTask for every copy not seen stopped (stopping a stopped task is harmless); the first error, if

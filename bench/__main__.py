@@ -146,6 +146,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "zero loss, ≤ 150 MB",
             bool(fo["zero_loss_in_order_per_copy"]) and fo["opsctl_peak_rss_mb"] <= 150,
         )
+    fan = r["ecs"].get("fanout")
+    if fan:
+        add(
+            f"ECS `--tasks {fan['copies']}` × {fan['lines_per_copy']:,} lines: lossless · peak RSS MB · "
+            "DescribeTasks / GetLogEvents per min",
+            f"{'yes' if fan['lossless_in_order'] else 'NO'} · {fan['opsctl_peak_rss_mb']} · "
+            f"{fan['describe_tasks']['per_minute']} / {fan['get_log_events']['per_minute']}",
+            "-",
+            "zero loss, ≤ 150 MB",
+            bool(fan["lossless_in_order"]) and fan["opsctl_peak_rss_mb"] <= 150,
+        )
     add("`opsctl run local` of a no-op, ms", lo["opsctl_ms"], f"the bare command {lo['direct_ms']} ms", "-", None)
     return out
 
@@ -169,6 +180,7 @@ PARTS: dict[str, tuple[tuple[str, ...], tuple[str, str]]] = {
     "cloudrun-exit": (("bench_cloudrun", "--completion-only"), ("cloudrun", "completion_to_exit")),
     "ecs-stop": (("bench_ecs", "--latency-only"), ("ecs", "latency_and_budget")),
     "local-fanout": (("bench_local", "--fanout-only"), ("local", "local_fanout")),
+    "ecs-fanout": (("bench_ecs", "--fanout-only"), ("ecs", "fanout")),
 }
 
 

@@ -12,6 +12,9 @@
 3. Log relay: a child process runs the Runner on a task that prints N lines (100,000 by default) and
    prints every relayed line; the parent checks every line arrived once, in order, and reads the child's
    peak RSS (also for a 10,000-line run, to show memory does not grow with the log).
+4. Fan-out (`--fanout-only`): `opsctl run staging seed-admin --tasks 10` as a subprocess with real timing; each
+   copy prints 10,000 lines over about a minute. Every `[i] ` line must arrive once, in order per copy; reported:
+   the opsctl process's peak RSS, DescribeTasks and GetLogEvents calls per minute (whole run and busiest 60 s).
 """
 
 from __future__ import annotations
@@ -222,6 +225,103 @@ def relay(moto: Any, world: Any, lines: int) -> dict[str, Any]:
     }
 
 
+FANOUT_TOML = """\
+[environments.staging]
+provider = "ecs"
+cluster = "clinloop-staging"
+service = "clinloop-staging-api"
+container = "api"
+
+[tasks.seed-admin]
+command = ["node", "admin-cli.js"]
+"""
+
+
+def fanout(moto: Any, world: Any, proxy: Any, copies: int, lines: int, seconds: float) -> dict[str, Any]:
+    """Part 4: N copies × `lines` lines each through `opsctl run --tasks N` (a subprocess, real timing)."""
+    import tempfile
+
+    from tests.fakes.moto_ecs import CREDENTIALS, FakeAgent, override_env
+
+    def printed(task: Any) -> list[str]:
+        i = override_env(task).get("OPSCTL_TASK_INDEX", "?")
+        return [f"copy {i} line {k:05d}" for k in range(lines)]
+
+    batches = 50
+    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": proxy.url, "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("OPSCTL_TIMING_SCALE", None)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeAgent(
+            world,
+            lines=printed,
+            start_after_s=1.0,
+            lines_per_batch=max(1, lines // batches),
+            interval_s=seconds / batches,
+        ) as agent,
+    ):
+        Path(tmp, "opsctl.toml").write_text(FANOUT_TOML)
+        first = len(proxy.calls)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opsctl", "run", "staging", "seed-admin", "--yes", "--tasks", str(copies)],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # The child's own peak (VmHWM counts from exec; ru_maxrss of a child counts the fork of this big process).
+        peak = [0.0]
+        watcher = threading.Thread(target=_watch_peak, args=(proc.pid, peak), daemon=True)
+        watcher.start()
+        _, err = proc.communicate()
+        watcher.join()
+        took = time.monotonic() - started
+    calls = proxy.calls[first:]
+    relayed: dict[str, list[str]] = {}
+    for line in err.splitlines():
+        if line.startswith("["):
+            prefix, _, rest = line.partition("] ")
+            relayed.setdefault(prefix[1:], []).append(rest)
+    expected = {str(i): [f"copy {i} line {k:05d}" for k in range(lines)] for i in range(copies)}
+
+    def per_minute(operation: str) -> dict[str, float]:
+        times = [c.at for c in calls if c.operation == operation]
+        busiest = max((sum(1 for t in times if s <= t < s + 60) for s in times), default=0)
+        return {"calls": len(times), "per_minute": round(len(times) / (took / 60), 1), "busiest_60s": busiest}
+
+    return {
+        "copies": copies,
+        "lines_per_copy": lines,
+        "exit_code": proc.returncode,
+        "seconds": round(took, 1),
+        "lossless_in_order": relayed == expected,
+        "lines_relayed": sum(len(v) for v in relayed.values()),
+        "opsctl_peak_rss_mb": peak[0],
+        "describe_tasks": per_minute("DescribeTasks"),
+        "get_log_events": per_minute("GetLogEvents"),
+        "run_task_calls": sum(1 for c in calls if c.operation == "RunTask"),
+        "agent_errors": len(agent.errors),
+    }
+
+
+def _watch_peak(pid: int, peak: list[float]) -> None:
+    """Keep peak[0] at the process's VmHWM (MB) until it exits."""
+    status = Path(f"/proc/{pid}/status")
+    while True:
+        try:
+            text = status.read_text()
+        except OSError:
+            return
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                peak[0] = max(peak[0], round(int(line.split()[1]) / 1024, 1))
+            if line.startswith("State:") and "Z" in line.split()[1]:
+                return
+        time.sleep(0.1)
+
+
 def _vm(field: str) -> float:
     """VmHWM / VmRSS of this process in MB (counted from exec, unlike ru_maxrss, which a fork inherits)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -249,6 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="4 runs, 35 s steady, 20,000 lines")
     parser.add_argument("--relay-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--latency-only", action="store_true", help="parts 1 and 2 only (no log relay)")
+    parser.add_argument("--fanout-only", action="store_true", help="part 4 only: --tasks 10 × 10,000 lines")
     args = parser.parse_args(argv)
     if args.relay_child:
         sys.exit(relay_child())
@@ -264,11 +365,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     hold_tasks()
     try:
         world = build_world(moto.url)
+        if args.fanout_only:
+            print(json.dumps({"fanout": fanout(moto, world, proxy, 10, 10_000, 60.0)}, indent=2))
+            return {}
         report: dict[str, Any] = {"latency_and_budget": latency_and_budget(moto, world, proxy, args.runs, args.steady)}
         if not args.latency_only:
             small = relay(moto, world, min(10_000, args.lines))
             big = relay(moto, world, args.lines)
             report["log_relay"] = {**big, f"child_peak_rss_mb_{small['lines']}_lines": small["child_peak_rss_mb"]}
+            report["fanout"] = fanout(moto, world, proxy, 10, 10_000 if not args.quick else 2_000, 60.0)
     finally:
         release_tasks()
         proxy.stop()

@@ -301,7 +301,7 @@ class FakeAgent:
 
     world: EcsWorld
     lines: Callable[[Any], Sequence[str]] | Sequence[str] = ()
-    exit_code: int | None = 0
+    exit_code: Callable[[Any], int | None] | int | None = 0  # or per task (copies of one run may differ)
     start_after_s: float = 0.3
     interval_s: float = 0.05
     lines_per_batch: int = 50
@@ -349,7 +349,7 @@ class FakeAgent:
             if self._stop.is_set():
                 return
             if task.last_status != "STOPPED":
-                script_stop(task, exit_code=self.exit_code)
+                script_stop(task, exit_code=self.exit_code(task) if callable(self.exit_code) else self.exit_code)
                 self.stopped_at[task.task_arn] = time.monotonic()
             if self.late_lines:
                 self.world.print(task.task_arn, self.late_lines)

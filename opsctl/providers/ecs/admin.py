@@ -17,7 +17,7 @@ from opsctl.permissions import ECS_ACTIONS_FOR
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.launch import started_by
 from opsctl.providers.ecs.resolve import Resolver, Target
-from opsctl.providers.ecs.status import info_of
+from opsctl.providers.ecs.status import copies_info, copy_of, info_of, launched_with, members
 
 _ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 # What RegisterTaskDefinition accepts back from DescribeTaskDefinition (the rest is read-only).
@@ -133,7 +133,20 @@ def recent_runs(clients: EcsClients, resolver: Resolver, env: str, limit: int) -
     prefix = started_by(env, "")
     ours = [t for t in clients.describe(arns) if (t.get("startedBy") or "").startswith(prefix)]
     ours.sort(key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""), reverse=True)
-    return [info_of(t, resolver.run_ref(t["taskArn"])) for t in ours[:limit]]
+    # The copies of a fanned-out run are one row, placed where its newest copy is.
+    runs: dict[str, list[Any]] = {}
+    for task in ours:
+        copy = copy_of(task)
+        key = (launched_with(task, "OPSCTL_RUN_ID") or task["taskArn"]) if copy else task["taskArn"]
+        runs.setdefault(key, []).append(task)
+    rows = []
+    for key, tasks in list(runs.items())[:limit]:
+        copy = copy_of(tasks[0])
+        if copy is None:
+            rows.append(info_of(tasks[0], resolver.run_ref(tasks[0]["taskArn"])))
+        else:
+            rows.append(copies_info(members(tasks), copy[1], resolver.copies_ref(key)))
+    return rows
 
 
 def registry_login(clients: EcsClients, image: str) -> tuple[str, str]:

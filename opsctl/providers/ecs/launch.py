@@ -8,7 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsctl.errors import LaunchError, NotStarted
+from opsctl.errors import LaunchError, NotStarted, OpsctlError, TemporaryFailure
+from opsctl.fanout import copy_env
 from opsctl.model import RunSpec
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.errors import error_code, error_message, translate
@@ -55,18 +56,25 @@ def tags(spec: RunSpec) -> list[dict[str, str]]:
     ]
 
 
-def request(target: Target, spec: RunSpec, with_tags: bool = True) -> dict[str, Any]:
-    """The RunTask parameters for one run."""
+def request(target: Target, spec: RunSpec, with_tags: bool = True, copy: int | None = None) -> dict[str, Any]:
+    """The RunTask parameters for one run, or for copy `copy` of a fanned-out one (`--tasks N`).
+
+    A copy is a RunTask of its own with count = 1: a call's overrides apply to every task it starts, so a call
+    with count > 1 could not give each copy its own OPSCTL_TASK_INDEX. Its clientToken adds `-c<index>`."""
     override: dict[str, Any] = {"name": target.container}
     if spec.command is not None:
         override["command"] = list(spec.command)
-    override["environment"] = [{"name": k, "value": v} for k, v in spec.env_dict().items()]
+    env = spec.env_dict()
+    if copy is not None:
+        env.update(copy_env(copy, spec.tasks))
+    override["environment"] = [{"name": k, "value": v} for k, v in env.items()]
+    suffix = ("" if copy is None else f"-c{copy}") + _round(spec) + ("" if with_tags else "-nt")
     req: dict[str, Any] = {
         "cluster": target.cluster,
         "taskDefinition": target.task_definition,
         "count": 1,
         "startedBy": started_by(spec.env, spec.task),
-        "clientToken": client_token(spec.run_id, _round(spec) + ("" if with_tags else "-nt")),
+        "clientToken": client_token(spec.run_id, suffix),
         "overrides": {"containerOverrides": [override]},
     }
     if target.subnets:
@@ -111,9 +119,9 @@ def check_override_size(req: dict[str, Any]) -> None:
     )
 
 
-def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str]) -> str:
+def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str], copy: int | None = None) -> str:
     """RunTask once and return the task ARN; a launch that had to go untagged adds a note for the operator."""
-    req = request(target, spec)
+    req = request(target, spec, copy=copy)
     check_override_size(req)
     redact = Redactor(spec.secret_values)
     try:
@@ -123,9 +131,11 @@ def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str
             raise _launch_error(clients, exc, redact) from exc
         # Accounts without the long task-ARN format reject tags: launch untagged rather than not at all.
         # If tags were not the problem, the untagged call fails the same way and that error is raised.
-        untagged = request(target, spec, with_tags=False)
+        untagged = request(target, spec, with_tags=False, copy=copy)
         resp = clients.call("ecs", "RunTask", lambda: clients.ecs.run_task(**untagged), redact)
-        notes.append(f"ECS refused the task's tags, so it was launched untagged ({error_message(exc)})")
+        note = f"ECS refused the task's tags, so it was launched untagged ({error_message(exc)})"
+        if note not in notes:  # said once for a fanned-out run's copies
+            notes.append(note)
     except Exception as exc:
         raise _launch_error(clients, exc, redact) from exc
     tasks, failures = resp.get("tasks") or [], resp.get("failures") or []
@@ -141,6 +151,52 @@ def run_task(clients: EcsClients, target: Target, spec: RunSpec, notes: list[str
             )
         )
     return str(tasks[0]["taskArn"])
+
+
+def run_copies(
+    clients: EcsClients, target: Target, spec: RunSpec, started: dict[int, str], notes: list[str]
+) -> dict[int, str]:
+    """RunTask (count = 1, its own token) for every copy of a fanned-out run not in `started` (index → task
+    ARN, filled in as copies start), in index order. A copy already started is never sent again.
+
+    A temporary failure leaves it unknown whether that copy started: it is raised, and the launch's retry
+    finds the copies (find_run) and completes the set with the same tokens, which ECS answers with the task
+    it already started. A definite refusal after some copies started stops those and fails: a run is all
+    its copies or none."""
+    for index in range(spec.tasks):
+        if index in started:
+            continue
+        try:
+            started[index] = run_task(clients, target, spec, notes, copy=index)
+        except OpsctlError as exc:
+            if (isinstance(exc, TemporaryFailure) and not isinstance(exc, NotStarted)) or not started:
+                raise  # ambiguous, or nothing started yet (no capacity: a new round of tokens is safe)
+            raise _partial(clients, spec, index, started, exc) from exc
+    return started
+
+
+def _partial(clients: EcsClients, spec: RunSpec, index: int, started: dict[int, str], exc: OpsctlError) -> LaunchError:
+    """Stop the copies that started before copy `index` was refused; the error that says so."""
+    reason = f"opsctl: copy {index} of run {spec.run_id} could not be started, so the run was called off"
+    left = []
+    for arn in started.values():
+        try:
+            stop_task(clients, arn, reason)
+        except OpsctlError:
+            left.append(arn.rsplit("/", 1)[-1])
+    redact = Redactor(spec.secret_values)
+    done = (
+        f"the {len(started)} copies already started were stopped"
+        if not left
+        else f"could not stop {', '.join(left)}: stop them with opsctl stop {spec.env} {spec.run_id}"
+    )
+    return LaunchError(redact(f"ECS did not start copy {index} of {spec.tasks} ({exc}); {done}"))
+
+
+def stop_task(clients: EcsClients, arn: str, reason: str) -> None:
+    """StopTask (a stopped task stays stopped: not an error)."""
+    cluster = clients.env.cluster
+    clients.call("ecs", "StopTask", lambda: clients.ecs.stop_task(cluster=cluster, task=arn, reason=reason[:255]))
 
 
 def _launch_error(clients: EcsClients, exc: Exception, redact: Redactor) -> Exception:

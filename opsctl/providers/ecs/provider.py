@@ -14,10 +14,11 @@ from opsctl.errors import ConfigError, NotFound, OpsctlError, UsageError
 from opsctl.model import Check, Discovery, LogPage, RunInfo, RunRef, RunSpec, State, Status, Timing
 from opsctl.providers.ecs import admin
 from opsctl.providers.ecs.clients import EcsClients
+from opsctl.providers.ecs.copies import Copies, is_run_id
 from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by
 from opsctl.providers.ecs.logs import read_page
 from opsctl.providers.ecs.resolve import Resolver, named_target, task_id
-from opsctl.providers.ecs.status import info_of, launched_with, status_of
+from opsctl.providers.ecs.status import copy_of, info_of, launched_with, status_of
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -67,6 +68,7 @@ class EcsProvider:
         self.clients = EcsClients(env, ecs, logs, region, client_for, where)
         self.resolver = Resolver(self.clients)
         self._notes: list[str] = []
+        self.copies = Copies(self.clients, self.resolver, self._notes)  # --tasks N > 1; N = 1 never uses it
 
     def warnings(self) -> tuple[str, ...]:
         """What the operator should know that is not an error: no awslogs, tags refused."""
@@ -98,12 +100,21 @@ class EcsProvider:
     def plan(self, spec: RunSpec) -> dict[str, Any]:
         """The RunTask request `launch` would send (resolving reads the service and the task definition)."""
         offline = named_target(self.env, self.region) if self.dry_run else None
-        req = request(offline or self.resolver.target(), spec)
+        target = offline or self.resolver.target()
+        if spec.tasks > 1:  # one RunTask per copy (see launch.request)
+            reqs = [request(target, spec, copy=index) for index in range(spec.tasks)]
+            for req in reqs:
+                check_override_size(req)
+            return {"runTask": reqs}
+        req = request(target, spec)
         check_override_size(req)
         return req
 
     def launch(self, spec: RunSpec) -> RunRef:
-        """RunTask once; the clientToken comes from the run id, so a retry returns the same task."""
+        """RunTask once (N copies: once per copy); the clientToken comes from the run id (and the copy's index),
+        so a retry returns the same task."""
+        if spec.tasks > 1:
+            return self.copies.launch(spec)
         return self.resolver.run_ref(run_task(self.clients, self.resolver.target(), spec, self._notes))
 
     def _launched(self, spec: RunSpec) -> list[Any]:
@@ -114,18 +125,26 @@ class EcsProvider:
         return sorted(tasks, key=lambda t: str(t.get("createdAt") or ""))
 
     def find_run(self, spec: RunSpec) -> RunRef | None:
-        """The task carrying OPSCTL_RUN_ID == spec.run_id."""
+        """The task carrying OPSCTL_RUN_ID == spec.run_id (N copies: those found, the set completed)."""
         tasks = self._launched(spec)
+        if spec.tasks > 1:
+            return self.copies.find(spec, tasks)
         return self.resolver.run_ref(tasks[0]["taskArn"]) if tasks else None
 
     def duplicates(self, spec: RunSpec, ref: RunRef) -> list[RunRef]:
         """Other tasks carrying this run id (none in practice: RunTask is idempotent by clientToken)."""
+        if spec.tasks > 1:
+            return [self.resolver.run_ref(arn) for arn in self.copies.duplicates(spec, self._launched(spec))]
         return [self.resolver.run_ref(t["taskArn"]) for t in self._launched(spec) if t["taskArn"] != ref.id]
 
     def ref(self, run: str) -> RunRef:
-        """A task ARN or id typed by a user → RunRef (for `wait`, `logs`, `stop`)."""
+        """A task ARN or id, or a run id (a fanned-out run), typed by a user → RunRef (for `wait`, `logs`, `stop`)."""
         run = run.strip()
         match = _ARN.match(run)
+        if is_run_id(run):
+            with contextlib.suppress(OpsctlError):
+                self.resolver.target()  # only for the log link
+            return self.resolver.copies_ref(run)  # its copies are looked up when first needed, under retries
         if match:
             region, cluster = match.group(1), match.group(2)
             if region != self.region or (cluster and cluster != self.env.cluster):
@@ -139,8 +158,16 @@ class EcsProvider:
             self.resolver.target()  # only for the log link: poll and stop work without it
         return self.resolver.run_ref(run)
 
+    def _single(self, ref: RunRef) -> RunRef | None:
+        """A run id that names a run of one task → that task's ref; None for a fanned-out run."""
+        arn = self.copies.single(ref.id)
+        return self.resolver.run_ref(arn) if arn else None
+
     def poll(self, ref: RunRef) -> Status:
-        """One DescribeTasks."""
+        """One DescribeTasks (of every copy, for a fanned-out run)."""
+        if is_run_id(ref.id):
+            single = self._single(ref)
+            return self.poll(single) if single else self.copies.poll(ref.id)
         resp = self.clients.call(
             "ecs", "DescribeTasks", lambda: self.clients.ecs.describe_tasks(cluster=self.env.cluster, tasks=[ref.id])
         )
@@ -159,14 +186,24 @@ class EcsProvider:
         return status
 
     def read_logs(self, ref: RunRef, cursor: str | None) -> LogPage:
-        """One GetLogEvents page of the task's awslogs stream, oldest first, from `cursor` (a forward token)."""
+        """One GetLogEvents page of the task's awslogs stream, oldest first, from `cursor` (a forward token);
+        for a fanned-out run, one page of each copy's stream that is not complete yet."""
+        if is_run_id(ref.id):
+            single = self._single(ref)
+            return self.read_logs(single, cursor) if single else self.copies.read_logs(ref.id, cursor)
         logs = self.resolver.target().logs
         if logs is None:
             return LogPage((), cursor)
         return read_page(self.clients.logs_client(logs.region), logs, task_id(ref.id), cursor, self.clients.call)
 
     def stop(self, ref: RunRef, reason: str) -> None:
-        """StopTask (a stopped task stays stopped: not an error)."""
+        """StopTask (a stopped task stays stopped: not an error); each copy of a fanned-out run."""
+        if is_run_id(ref.id):
+            single = self._single(ref)
+            if single is None:
+                self.copies.stop(ref.id, reason)
+                return
+            ref = single
         self.clients.call(
             "ecs",
             "StopTask",
@@ -175,15 +212,25 @@ class EcsProvider:
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Tasks opsctl started for this env and task that have not stopped (a listing by startedBy can show
-        recently stopped ones too)."""
+        recently stopped ones too); the copies of a fanned-out run are one run."""
         arns = self.clients.task_arns(started_by=started_by(env, task))
         running = [
             t for t in self.clients.describe(arns) if "STOPPED" not in (t.get("desiredStatus"), t.get("lastStatus"))
         ]
-        return [self.resolver.run_ref(t["taskArn"]) for t in running]
+        refs: dict[str, RunRef] = {}
+        for t in running:
+            run_id = launched_with(t, "OPSCTL_RUN_ID") if copy_of(t) else None
+            if run_id is None:
+                refs[t["taskArn"]] = self.resolver.run_ref(t["taskArn"])
+            elif run_id not in refs:
+                refs[run_id] = self.resolver.copies_ref(run_id)
+        return list(refs.values())
 
     def info(self, ref: RunRef) -> RunInfo:
         """Who launched a task, for which env and task, and how it is doing (DescribeTasks with tags)."""
+        if is_run_id(ref.id):
+            single = self._single(ref)
+            return self.info(single) if single else self.copies.info(ref.id)
         resp = self.clients.call(
             "ecs",
             "DescribeTasks",

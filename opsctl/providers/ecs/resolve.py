@@ -212,9 +212,22 @@ def task_console_url(region: str, cluster: str, task_arn: str) -> str:
     )
 
 
+def tasks_console_url(region: str, cluster: str) -> str:
+    """The ECS console page of a cluster's tasks (a fanned-out run is several of them)."""
+    return f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{quote(cluster, safe='')}/tasks?region={region}"
+
+
 def _cw(text: str) -> str:
     # The CloudWatch console double-encodes path parts and writes % as $.
     return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+
+def log_group_console_url(logs: LogTarget) -> str:
+    """The CloudWatch console page of the log group (every copy's stream is in it)."""
+    return (
+        f"https://{logs.region}.console.aws.amazon.com/cloudwatch/home?region={logs.region}#logsV2:log-groups/"
+        f"log-group/{_cw(logs.group)}"
+    )
 
 
 def log_console_url(logs: LogTarget, task_arn: str) -> str:
@@ -251,6 +264,15 @@ class Resolver:
             id=task_arn,
             console_url=task_console_url(self.clients.region, self.clients.env.cluster, task_arn),
             log_url=log_console_url(logs, task_arn) if logs else None,
+        )
+
+    def copies_ref(self, run_id: str) -> RunRef:
+        """The RunRef of a fanned-out run: its run id, which `wait`, `logs` and `stop` accept."""
+        logs = self.cached.logs if self.cached else None
+        return RunRef(
+            id=run_id,
+            console_url=tasks_console_url(self.clients.region, self.clients.env.cluster),
+            log_url=log_group_console_url(logs) if logs else None,
         )
 
     def _describe_service(self) -> ServiceTypeDef:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from opsctl.model import RunInfo, RunRef, State, Status
+from opsctl.model import Copy, RunInfo, RunRef, State, Status, fold_copies
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import TaskTypeDef
@@ -144,3 +146,88 @@ def info_of(task: TaskTypeDef, ref: RunRef) -> RunInfo:
         run_id=launched_with(task, "OPSCTL_RUN_ID"),
         created_at=task.get("createdAt"),
     )
+
+
+# A copy of a fanned-out run that ECS no longer shows (or that was never started: the launching process died
+# between two RunTasks): it has no exit code, so it counts as failed.
+MISSING_COPY = "ECS does not show this copy (stopped more than about an hour ago, or never started)"
+
+
+def copy_of(task: TaskTypeDef) -> tuple[int, int] | None:
+    """(index, count) of a copy of a fanned-out run (`--tasks N`, N > 1), from the OPSCTL_TASK_INDEX and
+    OPSCTL_TASK_COUNT it was launched with; None for a run of one task."""
+    index, count = launched_with(task, "OPSCTL_TASK_INDEX"), launched_with(task, "OPSCTL_TASK_COUNT")
+    if not (index and count and index.isdigit() and count.isdigit()):
+        return None
+    i, n = int(index), int(count)
+    return (i, n) if 0 <= i < n and n > 1 else None
+
+
+def members(tasks: list[TaskTypeDef]) -> dict[int, TaskTypeDef]:
+    """Each copy's task by index, from tasks carrying one run id: the oldest when a copy was started twice."""
+    found: dict[int, TaskTypeDef] = {}
+    for task in sorted(tasks, key=lambda t: str(t.get("createdAt") or "")):
+        copy = copy_of(task)
+        if copy is not None:
+            found.setdefault(copy[0], task)
+    return found
+
+
+def copies_status(tasks: dict[int, TaskTypeDef], count: int, container_hint: str | None, env: str) -> Status:
+    """A fanned-out run from one DescribeTasks of its copies: each copy mapped as a run of one task would be
+    (its reasons and likely fixes included), folded into the run's state and exit code (model.fold_copies).
+
+    A copy that failed to start for lack of capacity is not launched again (Status.relaunch stays False): the
+    runner's relaunch replaces the whole run, and the other copies may have run already."""
+    copies, seen = [], []
+    for index in range(count):
+        task = tasks.get(index)
+        if task is None:
+            copies.append(Copy(index, "-", State.STOPPED, None, MISSING_COPY))
+            continue
+        one = status_of(task, container_hint, env)
+        copies.append(Copy(index, str(task.get("taskArn", "-")), one.state, one.exit_code, one.reason))
+        seen.append(task)
+    state, exit_code, reason = fold_copies(tuple(copies))
+    raw = Counter(str(t.get("lastStatus") or "PENDING") for t in seen)
+    revision = str(seen[0].get("taskDefinitionArn", "?")).rsplit("/", 1)[-1] if seen else "?"
+    stopped = state is State.STOPPED
+    return Status(
+        state=state,
+        raw=", ".join(f"{n} {name}" for name, n in raw.most_common()) or "MISSING",
+        exit_code=exit_code,
+        reason=reason,
+        details=(("Task definition", revision),) if stopped else (),
+        started_at=_earliest(t.get("startedAt") or t.get("createdAt") for t in seen),
+        stopped_at=_latest([t.get("stoppedAt") for t in seen]) if stopped else None,
+        output_ended_at=_latest([t.get("executionStoppedAt") or t.get("stoppedAt") for t in seen]) if stopped else None,
+        copies=tuple(copies),
+    )
+
+
+def copies_info(tasks: dict[int, TaskTypeDef], count: int, ref: RunRef) -> RunInfo:
+    """Who launched a fanned-out run for which env and task, when, and how its copies are doing together."""
+    status = copies_status(tasks, count, None, "ENV")
+    first = tasks[min(tasks)]
+    return RunInfo(
+        ref=ref,
+        env=launched_with(first, "OPSCTL_ENV"),
+        task=launched_with(first, "OPSCTL_TASK"),
+        actor=launched_with(first, "OPSCTL_ACTOR"),
+        started_at=status.started_at,
+        stopped_at=status.stopped_at,
+        state=status.state,
+        exit_code=status.exit_code,
+        run_id=launched_with(first, "OPSCTL_RUN_ID"),
+        created_at=_earliest(t.get("createdAt") for t in tasks.values()),
+    )
+
+
+def _earliest(moments: Any) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
+
+
+def _latest(moments: list[Any]) -> datetime | None:
+    """The last of the moments, or None when one is unknown (the run's end is not known yet)."""
+    return None if not moments or any(m is None for m in moments) else max(moments)

@@ -1,0 +1,163 @@
+"""A fanned-out ECS run (`--tasks N`, N > 1): N tasks, one RunTask each, known together by their run id.
+
+The run id is the run's name (RunRef.id) wherever a user meets it: `opsctl wait/logs/stop ENV RUN_ID` find the
+copies from it in a fresh process. A run of one task keeps its task ARN as its name, and its code paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from opsctl.errors import NotFound, OpsctlError
+from opsctl.model import LogPage, RunInfo, RunRef, RunSpec, State, Status
+from opsctl.providers.ecs.clients import EcsClients
+from opsctl.providers.ecs.launch import run_copies, stop_task
+from opsctl.providers.ecs.logs import read_copies
+from opsctl.providers.ecs.resolve import Resolver, task_id
+from opsctl.providers.ecs.status import copies_info, copies_status, copy_of, launched_with, members
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskTypeDef
+
+# spec.new_run_id's shape: no ECS task id looks like it (those are 32 hex digits, or a UUID).
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+def is_run_id(text: str) -> bool:
+    """Whether `text` names a run by its run id rather than a task."""
+    return bool(RUN_ID.match(text))
+
+
+@dataclass
+class _Run:
+    """What this process knows of a run: its copies' tasks, and what the last poll saw of them."""
+
+    count: int
+    arns: dict[int, str]  # index → task ARN (filled in while launching)
+    ended: dict[int, datetime] = field(default_factory=dict)  # copies seen STOPPED → when their output ended
+    waiting: frozenset[int] = frozenset()  # copies last seen before RUNNING: no log stream yet
+    polled: bool = False  # watched (run, wait, logs --follow): log reads are paced; a one-off `logs` reads all
+
+
+class Copies:
+    """The fanned-out runs of one environment: launch, find, poll, logs, stop, describe."""
+
+    def __init__(self, clients: EcsClients, resolver: Resolver, notes: list[str]) -> None:
+        self.clients = clients
+        self.resolver = resolver
+        self.notes = notes
+        self._runs: dict[str, _Run] = {}
+
+    def launch(self, spec: RunSpec) -> RunRef:
+        """RunTask for every copy not started yet (each with its own token), then the run's ref."""
+        run = self._runs.setdefault(spec.run_id, _Run(spec.tasks, {}))
+        run_copies(self.clients, self.resolver.target(), spec, run.arns, self.notes)
+        return self.resolver.copies_ref(spec.run_id)
+
+    def find(self, spec: RunSpec, tasks: list[TaskTypeDef]) -> RunRef | None:
+        """After an ambiguous launch: adopt the copies found (`tasks`, by run id) and complete the set, each missing
+        copy with its own token (ECS answers a token it has seen with the task it started, so a copy started but
+        not listed yet is not started twice); None when no copy is known."""
+        run = self._runs.setdefault(spec.run_id, _Run(spec.tasks, {}))
+        for index, task in members(tasks).items():
+            run.arns.setdefault(index, task["taskArn"])
+        return self.launch(spec) if run.arns else None
+
+    def duplicates(self, spec: RunSpec, tasks: list[TaskTypeDef]) -> list[str]:
+        """Tasks carrying this run id that are not one of its copies (a copy started twice)."""
+        run = self._runs.get(spec.run_id)
+        mine = set(run.arns.values()) if run else set()
+        return [t["taskArn"] for t in tasks if t["taskArn"] not in mine]
+
+    def single(self, run_id: str) -> str | None:
+        """The task ARN when `run_id` names a run of one task (typed by a user), else None."""
+        run = self._run(run_id)
+        return run.arns[min(run.arns)] if run.count == 1 else None
+
+    def poll(self, run_id: str) -> Status:
+        """One DescribeTasks of every copy (≤ 20), folded into the run's status."""
+        run = self._run(run_id)
+        ecs, cluster, arns = self.clients.ecs, self.clients.env.cluster, list(run.arns.values())
+        resp = self.clients.call("ecs", "DescribeTasks", lambda: ecs.describe_tasks(cluster=cluster, tasks=arns))
+        found = {t.get("taskArn"): t for t in resp.get("tasks") or []}
+        if not found:
+            raise self._not_found(run_id)
+        tasks = {i: found[a] for i, a in run.arns.items() if a in found}
+        target = self.resolver.cached
+        status = copies_status(tasks, run.count, target.container if target else None, self.clients.env.name)
+        now = datetime.now(UTC)
+        for copy in status.copies:
+            task = tasks.get(copy.index)
+            if copy.state is State.STOPPED and task is not None and copy.index not in run.ended:
+                run.ended[copy.index] = task.get("executionStoppedAt") or task.get("stoppedAt") or now
+        run.waiting = frozenset(c.index for c in status.copies if c.state is State.PENDING)
+        run.polled = True
+        if status.state is State.STOPPED and target is not None and target.logs is None:
+            return replace(status, details=(*status.details, ("Logs", "not streamed (no awslogs log configuration)")))
+        return status
+
+    def read_logs(self, run_id: str, cursor: str | None) -> LogPage:
+        """A page of every copy's awslogs stream (one GetLogEvents each, complete streams skipped)."""
+        logs = self.resolver.target().logs
+        if logs is None:
+            return LogPage((), cursor)
+        run = self._run(run_id)
+        client = self.clients.logs_client(logs.region)
+        tasks = {i: task_id(a) for i, a in run.arns.items()}
+        return read_copies(client, logs, tasks, cursor, self.clients.call, run.ended, run.waiting, run.polled)
+
+    def stop(self, run_id: str, reason: str) -> None:
+        """StopTask for every copy not seen stopped (stopping a stopped task is harmless); the first error, if
+        any, once every copy was asked."""
+        run = self._run(run_id)
+        failed: OpsctlError | None = None
+        for index, arn in sorted(run.arns.items()):
+            if index in run.ended:
+                continue
+            try:
+                stop_task(self.clients, arn, reason)
+            except OpsctlError as e:
+                failed = failed or e
+        if failed is not None:
+            raise failed
+
+    def info(self, run_id: str) -> RunInfo:
+        """Who launched the run, for which env and task, and how its copies are doing (DescribeTasks with tags)."""
+        run = self._run(run_id)
+        described = self.clients.describe(list(run.arns.values()))
+        found = {t.get("taskArn"): t for t in described}
+        tasks = {i: found[a] for i, a in run.arns.items() if a in found}
+        if not tasks:
+            raise self._not_found(run_id)
+        return copies_info(tasks, run.count, self.resolver.copies_ref(run_id))
+
+    def _run(self, run_id: str) -> _Run:
+        """The run's copies: known from launching, else found among the cluster's tasks (running, and stopped
+        ones ECS still shows) by OPSCTL_RUN_ID — a fresh process does not know the run's task name, which
+        ListTasks' startedBy would need."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            return run
+        arns = [*self.clients.task_arns(desired="RUNNING"), *self.clients.task_arns(desired="STOPPED")]
+        tasks = [t for t in self.clients.describe(arns) if launched_with(t, "OPSCTL_RUN_ID") == run_id]
+        if not tasks:
+            raise self._not_found(run_id)
+        copies = members(tasks)
+        if copies:
+            count = max(copy[1] for copy in map(copy_of, tasks) if copy is not None)
+            run = _Run(count, {i: t["taskArn"] for i, t in copies.items()})
+        else:
+            oldest = min(tasks, key=lambda t: str(t.get("createdAt") or ""))
+            run = _Run(1, {0: oldest["taskArn"]})
+        self._runs[run_id] = run
+        return run
+
+    def _not_found(self, run_id: str) -> NotFound:
+        env = self.clients.env
+        return NotFound(
+            f"no ECS task of run {run_id} in cluster {env.cluster!r} ({self.clients.region}) — check the run id and "
+            "the environment; ECS shows stopped tasks for about an hour only"
+        )

@@ -162,10 +162,20 @@ def _kill_if_alive(children: list[subprocess.Popen[bytes]]) -> None:
             _signal_group(child.pid, signal.SIGKILL)
 
 
+def _signal_name(signum: int) -> str:
+    """SIGTERM, SIGRTMIN+6 …: signal.Signals names only the classic signals and SIGRTMIN/SIGRTMAX."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+        return f"signal {signum}"
+
+
 def _ending(code: int) -> dict[str, Any]:
     """How a process that exited with `code` (negative: by that signal) ended, as exit.json says it."""
     if code < 0:
-        reason = f"killed by signal {-code} ({signal.Signals(-code).name})"
+        reason = f"killed by signal {-code} ({_signal_name(-code)})"
         return {"exit_code": None, "signal": -code, "stopped_at": _now(), "reason": reason}
     return {"exit_code": code, "signal": None, "stopped_at": _now()}
 
@@ -271,10 +281,13 @@ class _Run:
         for pump in pumps:
             pump.start()
         code = child.wait()
-        for pump in pumps:
-            pump.join()
-        self._update(copy, _ending(code))
-        self._ended()
+        try:
+            for pump in pumps:
+                pump.join()
+            self._update(copy, _ending(code))
+        finally:
+            # Whatever happened above, the copy's slot is freed: else the next copy, and the run's end, wait forever.
+            self._ended()
 
     def _ended(self) -> None:
         with self.slots:

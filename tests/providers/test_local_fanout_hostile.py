@@ -1,0 +1,78 @@
+"""`--tasks N` on the local provider against copies that break the supervisor's assumptions: copies that die by
+signals Python has no name for, copies that exit leaving a grandchild on their output, hostile output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult, run_cli
+
+HOSTILE = """\
+import os, signal, subprocess, sys
+i = int(os.environ.get("OPSCTL_TASK_INDEX") or 0)
+mode = sys.argv[1]
+os.makedirs("pids", exist_ok=True)
+if mode == "rtsig":
+    print(f"copy {i}", flush=True)
+    if i == 0:
+        os.kill(os.getpid(), signal.SIGRTMIN + 6)  # a real-time signal: no name in signal.Signals
+elif mode == "orphan":
+    # A grandchild that keeps the copy's stdout open (and, in copy 1, ignores SIGTERM), then the copy exits 0.
+    ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN); " if i == 1 else ""
+    child = subprocess.Popen([sys.executable, "-c", f"import signal, time; {ignore}print('held', flush=True); time.sleep(120)"])
+    with open(f"pids/copy-{i}-child.pid", "w") as f:
+        f.write(str(child.pid))
+    print(f"up {i}", flush=True)
+"""
+
+CONFIG = """\
+[environments.dev]
+provider = "local"
+workdir = "."
+
+[tasks.rtsig]
+command = ["{python}", "hostile.py", "rtsig"]
+
+[tasks.orphan]
+command = ["{python}", "hostile.py", "orphan"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "opsctl.toml").write_text(CONFIG.replace("{python}", sys.executable), encoding="utf-8")
+    (tmp_path / "hostile.py").write_text(HOSTILE, encoding="utf-8")
+    yield tmp_path
+    # A failed test must not leave its grandchildren behind (only ours: the sleep they run).
+    for path in (tmp_path / "pids").glob("*.pid"):
+        pid = int(path.read_text())
+        with contextlib.suppress(OSError):
+            if b"time.sleep(120)" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+
+def opsctl(project: Path, *args: str, timeout: float = 60) -> CliResult:
+    return run_cli("--config", str(project / "opsctl.toml"), *args, cwd=project, timeout=timeout)
+
+
+def test_a_copy_killed_by_a_real_time_signal_ends_and_frees_its_slot(project: Path) -> None:
+    """Python's signal.Signals has no member for SIGRTMIN+1 … SIGRTMAX-1: naming the signal must not kill the
+    thread that records the copy's end, or the run never ends (with K = 1, no further copy ever starts)."""
+    out = opsctl(project, "run", "dev", "rtsig", "--tasks", "3", "--parallelism", "1", "-o", "json")
+    assert out.code == 69, out.output  # copy 0 failed without an exit code of its own
+    doc = json.loads(out.stdout)
+    number = int(signal.SIGRTMIN) + 6
+    assert [(t["status"], t["exit_code"], t["reason"]) for t in doc["tasks"]] == [
+        ("failed", None, f"killed by signal {number} (SIGRTMIN+6)"),
+        ("succeeded", 0, None),
+        ("succeeded", 0, None),
+    ]
+    assert doc["reason"] == f"copy 0 of 3 failed: killed by signal {number} (SIGRTMIN+6)"

@@ -8,12 +8,14 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CliResult, run_cli
+from tests.reliability.plays import local_orphans
 
 HOSTILE = """\
 import os, signal, subprocess, sys
@@ -76,3 +78,40 @@ def test_a_copy_killed_by_a_real_time_signal_ends_and_frees_its_slot(project: Pa
         ("succeeded", 0, None),
     ]
     assert doc["reason"] == f"copy 0 of 3 failed: killed by signal {number} (SIGRTMIN+6)"
+
+
+def test_a_stop_reaches_the_grandchildren_of_copies_that_already_exited(project: Path, isolated: Path) -> None:
+    """A copy that exits 0 leaving a grandchild on its stdout has not ended (its output is still open), so a stop
+    must reach its process group — SIGTERM, then SIGKILL for the one that ignores it — and the run must end."""
+    run = json.loads(opsctl(project, "run", "dev", "orphan", "--tasks", "2", "--detach", "-o", "json").stdout)["run"]
+    pids = project / "pids"
+    _until_exited(isolated / "opsctl" / "local-runs" / run, copies=2)
+    stopped = opsctl(project, "stop", "dev", run)
+    assert stopped.code == 0, stopped.output
+    assert not local_orphans(isolated / "opsctl" / "local-runs", pids)
+    waited = opsctl(project, "wait", "dev", run, "-o", "json")
+    assert waited.code == 0, waited.output  # each copy exited 0 by itself; the stop only ended what it left
+    assert [t["exit_code"] for t in json.loads(waited.stdout)["tasks"]] == [0, 0]
+
+
+def _until_exited(run_dir: Path, copies: int) -> None:
+    """Until every copy's own process has exited (and been reaped), its grandchild still holding its output."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "the copies never exited"
+        try:
+            records = json.loads((run_dir / "copies.json").read_text())["copies"]
+        except (OSError, ValueError):
+            records = []
+        started = [r["pid"] for r in records if "pid" in r]
+        if len(started) == copies and not any(_alive(pid) for pid in started):
+            return
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -10,11 +10,16 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from opsctl.config import LocalEnv
+from opsctl.providers.local import LocalProvider
+from opsctl.runner import Runner
 from tests.conftest import CliResult, run_cli
+from tests.contract import RecordingObserver, make_spec
 from tests.reliability.plays import local_orphans
 
 HOSTILE = """\
@@ -26,6 +31,9 @@ if mode == "rtsig":
     print(f"copy {i}", flush=True)
     if i == 0:
         os.kill(os.getpid(), signal.SIGRTMIN + 6)  # a real-time signal: no name in signal.Signals
+elif mode == "mask":
+    blocked = [line for line in open("/proc/self/status") if line.startswith("SigBlk:")]
+    print(int(blocked[0].split()[1], 16), flush=True)
 elif mode == "orphan":
     # A grandchild that keeps the copy's stdout open (and, in copy 1, ignores SIGTERM), then the copy exits 0.
     ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN); " if i == 1 else ""
@@ -42,6 +50,9 @@ workdir = "."
 
 [tasks.rtsig]
 command = ["{python}", "hostile.py", "rtsig"]
+
+[tasks.mask]
+command = ["{python}", "hostile.py", "mask"]
 
 [tasks.orphan]
 command = ["{python}", "hostile.py", "orphan"]
@@ -115,3 +126,29 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize("tasks", [1, 3])
+def test_a_stop_sent_while_the_supervisor_is_starting_is_handled_not_fatal(project: Path, tasks: int) -> None:
+    """Ctrl-C right after the launch: the stop reaches the supervisor while its interpreter is still starting
+    (tens of ms). It must be handled like any stop — nothing started, each copy `stopped before it started` —
+    not kill the supervisor by SIGTERM's default action, which left the run `lost`."""
+    local = LocalProvider(LocalEnv(name="dev", provider="local", source="t", workdir=project))
+    spec = replace(make_spec((sys.executable, "hostile.py", "rtsig"), task="rtsig"), tasks=tasks)
+    ref = local.launch(spec)
+    local.stop(ref, "interrupted by tester")
+    result = Runner(local, spec, RecordingObserver(), timing=local.timing).watch(ref)
+    assert (result.reason, result.exit_status) == ("interrupted by tester", 69)
+    assert not (local.root / ref.id / "log.jsonl").read_text()  # no copy ever started
+    assert [c.reason for c in result.tasks] == ["stopped before it started"] * (tasks if tasks > 1 else 0)
+
+
+def test_the_copies_start_with_no_signal_blocked(project: Path) -> None:
+    """The supervisor starts with SIGTERM and SIGINT blocked (see above); its copies must not inherit that, or a
+    stop's SIGTERM would never reach them."""
+    for args in (("--tasks", "2"), ()):
+        out = opsctl(project, "run", "dev", "mask", *args)
+        assert out.code == 0, out.output
+        assert sorted(line for line in out.stderr.splitlines() if not line.startswith("opsctl:")) == (
+            ["[0] 0", "[1] 0"] if args else ["0"]
+        )

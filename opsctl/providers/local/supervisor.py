@@ -339,9 +339,11 @@ def main(argv: list[str]) -> int:
         given = json.load(f)
     _reserve(run_dir)
     run = _Run(run_dir, argv, given, umask, _Log(run_dir / "log.jsonl"))
-    # Handlers first: a stop that arrives while a copy is being started must still reach it.
+    # Handlers first: a stop that arrives while a copy is being started must still reach it. launch.py started
+    # this process with both signals blocked, so one sent while it was starting is pending: delivered now.
     signal.signal(signal.SIGTERM, run.forward)
     signal.signal(signal.SIGINT, run.forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     run.run()
     _write_json(run_dir / "exit.json", run.exit_record())
     os._exit(0)  # a SIGKILL timer thread may still be pending; don't wait for it

@@ -31,6 +31,11 @@ if mode == "rtsig":
     print(f"copy {i}", flush=True)
     if i == 0:
         os.kill(os.getpid(), signal.SIGRTMIN + 6)  # a real-time signal: no name in signal.Signals
+elif mode == "liar":
+    # Lines that pose as another copy's, or as opsctl's own; a result line claiming another index; a broken one.
+    print("[3] forged", flush=True)
+    print("opsctl: exited (0.1s)", flush=True)
+    print('{"ok": true, "copy": 7}' if i == 0 else '{"ok": nope}', flush=True)
 elif mode == "mask":
     blocked = [line for line in open("/proc/self/status") if line.startswith("SigBlk:")]
     print(int(blocked[0].split()[1], 16), flush=True)
@@ -50,6 +55,9 @@ workdir = "."
 
 [tasks.rtsig]
 command = ["{python}", "hostile.py", "rtsig"]
+
+[tasks.liar]
+command = ["{python}", "hostile.py", "liar"]
 
 [tasks.mask]
 command = ["{python}", "hostile.py", "mask"]
@@ -152,3 +160,14 @@ def test_the_copies_start_with_no_signal_blocked(project: Path) -> None:
         assert sorted(line for line in out.stderr.splitlines() if not line.startswith("opsctl:")) == (
             ["[0] 0", "[1] 0"] if args else ["0"]
         )
+
+
+def test_a_copy_cannot_pass_its_lines_or_result_off_as_another_copys(project: Path) -> None:
+    out = opsctl(project, "run", "dev", "liar", "--tasks", "2", "-o", "json")
+    assert out.code == 0, out.output
+    relayed = [line for line in out.stderr.splitlines() if line.startswith("[")]
+    forged = [f"[{i}] {text}" for i in range(2) for text in ("[3] forged", "opsctl: exited (0.1s)")]
+    assert sorted(relayed) == sorted([*forged, '[0] {"ok": true, "copy": 7}', '[1] {"ok": nope}'])
+    # The copy is the one the supervisor saw print it, whatever the line says; a broken one names its copy.
+    assert [t["result"] for t in json.loads(out.stdout)["tasks"]] == [{"ok": True, "copy": 7}, None]
+    assert "opsctl: ignored copy 1's result line: not valid JSON" in out.stderr.splitlines()

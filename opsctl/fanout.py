@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from opsctl.errors import UsageError
@@ -27,11 +28,20 @@ class Fanout:
     parallelism: int | None = None
 
 
+# Plain ASCII digits only: int() would also take '+3', ' 3 ', '3_0' (30) and other scripts' digits ('٣', '３'),
+# none of which an operator means as a count of copies. More digits than this is past every limit anyway.
+_DIGITS = re.compile(r"0*[0-9]{1,9}")
+
+
 def _count(flag: str, text: str) -> int:
-    try:
-        value = int(text.strip(), 10)
-    except ValueError:
-        raise UsageError(f"{flag}: {text!r} is not a whole number") from None
+    if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
+        raise UsageError(f"{flag}: {text} is not a positive number of copies")
+    if not _DIGITS.fullmatch(text):
+        if text.isascii() and text.isdigit():
+            raise UsageError(f"{flag}: a number of {len(text):,} digits is more copies than any provider runs")
+        shown = text if len(text) <= 20 else f"{text[:20]}…"
+        raise UsageError(f"{flag}: {shown!r} is not a whole number (digits 0-9 only)")
+    value = int(text)
     if value < 1:
         raise UsageError(f"{flag}: {value} is not a positive number of copies")
     return value

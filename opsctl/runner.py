@@ -354,7 +354,8 @@ class Runner:
             try:
                 parsed = parse_result_line(line.message)
             except ValueError as e:
-                self.observer.notice(f"ignored the task's result line: {e}")
+                whose = "the task's" if line.copy is None else f"copy {line.copy}'s"  # which of N, when fanned out
+                self.observer.notice(f"ignored {whose} result line: {e}")
                 return
             if parsed is not None:
                 shown = shown_value(self._redact.value(parsed))

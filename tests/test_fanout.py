@@ -73,6 +73,19 @@ def test_the_reason_names_the_copy_and_counts_the_others() -> None:
         ("local", "3", "4", "--parallelism: 4 is more than the 3 copies of --tasks"),
         ("local", "3", "0", "--parallelism: 0 is not a positive number of copies"),
         ("ecs", "3", "2", "--parallelism: ecs has no parallelism of its own"),
+        # int() takes all of these; none is what an operator types as a count.
+        ("local", "+3", None, "--tasks: '+3' is not a whole number (digits 0-9 only)"),
+        ("local", " 3 ", None, "--tasks: ' 3 ' is not a whole number (digits 0-9 only)"),
+        ("local", "3_0", None, "--tasks: '3_0' is not a whole number (digits 0-9 only)"),
+        ("local", "\u0663", None, "--tasks: '\u0663' is not a whole number (digits 0-9 only)"),  # Arabic-Indic 3
+        ("local", "\uff13", None, "--tasks: '\uff13' is not a whole number (digits 0-9 only)"),  # fullwidth 3
+        ("local", "0x10", None, "--tasks: '0x10' is not a whole number (digits 0-9 only)"),
+        ("local", "", None, "--tasks: '' is not a whole number (digits 0-9 only)"),
+        ("local", "3", "+2", "--parallelism: '+2' is not a whole number (digits 0-9 only)"),
+        ("local", "9" * 5000, None, "--tasks: a number of 5,000 digits is more copies than any provider runs"),
+        ("local", "x" * 5000, None, "--tasks: 'xxxxxxxxxxxxxxxxxxxx…' is not a whole number"),
+        ("local", "99999999999", None, "--tasks: a number of 11 digits is more copies than any provider runs"),
+        ("local", "1000000000", None, "--tasks: a number of 10 digits is more copies than any provider runs"),
     ],
 )
 def test_bad_counts_are_refused(provider: str, tasks: str | None, parallelism: str | None, message: str) -> None:
@@ -85,7 +98,8 @@ def test_good_counts_pass() -> None:
     assert fanout.parse("local", None, None) == fanout.Fanout(1, None)
     assert fanout.parse("ecs", "20", None) == fanout.Fanout(20, None)
     assert fanout.parse("cloudrun", "10000", "10") == fanout.Fanout(10000, 10)
-    assert fanout.parse("local", " 4 ", "4") == fanout.Fanout(4, 4)
+    assert fanout.parse("local", "004", "4") == fanout.Fanout(4, 4)
+    assert fanout.parse("local", "0" * 50 + "100", None) == fanout.Fanout(100, None)
     assert fanout.copy_env(3, 8) == {"OPSCTL_TASK_INDEX": "3", "OPSCTL_TASK_COUNT": "8"}
 
 
@@ -96,6 +110,9 @@ def test_good_counts_pass() -> None:
         (("run", "prod", "seed-admin", "--tasks", "0"), "--tasks: 0 is not a positive number of copies"),
         (("run", "staging", "seed-admin", "--tasks", "2", "--parallelism", "1"), "ecs has no parallelism"),
         (("run", "local", "seed-admin", "--parallelism", "2"), "--parallelism only means something with --tasks N"),
+        (("run", "local", "seed-admin", "--tasks", "\u0663"), "--tasks: '\u0663' is not a whole number"),
+        (("run", "local", "seed-admin", "--tasks", "9" * 5000), "--tasks: a number of 5,000 digits is more copies"),
+        (("run", "local", "seed-admin", "--tasks", "4", "--parallelism", ""), "--parallelism: '' is not a whole"),
     ],
 )
 def test_the_cli_refuses_bad_counts_with_one_line_and_exit_2_before_any_cloud_call(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from opsctl.state import check_usable, private_dir, write_private
 
 PARAM_ENV_PREFIX = "OPSCTL_PARAM_"
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # what a stop sends the supervisor, and what it handles
 
 
 def argv(spec: RunSpec) -> tuple[str, ...]:
@@ -147,6 +149,10 @@ def _discard(run_dir: Path) -> None:
 def _spawn(env: LocalEnv, run_dir: Path, command: Sequence[str], given: dict[str, Any]) -> subprocess.Popen[bytes]:
     """Start the supervisor and hand it `given` through an inherited pipe; LaunchError (run dir removed) if not."""
     channel, sender = os.pipe()
+    # The supervisor starts with the stop signals blocked (a signal mask survives exec) and unblocks them once its
+    # handlers are in place: a stop sent while its interpreter is still starting then waits for those handlers,
+    # instead of killing it before it could record anything (the run would show as lost).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         proc = subprocess.Popen(
             supervisor_argv(run_dir, command, channel),
@@ -166,6 +172,7 @@ def _spawn(env: LocalEnv, run_dir: Path, command: Sequence[str], given: dict[str
         os.close(sender)
         raise
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(channel)
     try:
         with os.fdopen(sender, "w", encoding="utf-8") as f:

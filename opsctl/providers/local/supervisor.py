@@ -151,21 +151,27 @@ def _pump(pipe: IO[bytes], stream: str, log: _Log, mask: list[str], copy: int | 
     pipe.close()
 
 
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)
+def _signal_group(copy: _Copy, signum: int) -> None:
+    """Signal the copy's process group (its pid is the group's id); never group 0, which is the supervisor's."""
+    if copy.child is not None and copy.child.pid > 0:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(copy.child.pid, signum)
 
 
-def _kill_if_alive(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            _signal_group(child.pid, signal.SIGKILL)
+def _signal_name(signum: int) -> str:
+    """SIGTERM, SIGRTMIN+6 …: signal.Signals names only the classic signals and SIGRTMIN/SIGRTMAX."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+        return f"signal {signum}"
 
 
 def _ending(code: int) -> dict[str, Any]:
     """How a process that exited with `code` (negative: by that signal) ended, as exit.json says it."""
     if code < 0:
-        reason = f"killed by signal {-code} ({signal.Signals(-code).name})"
+        reason = f"killed by signal {-code} ({_signal_name(-code)})"
         return {"exit_code": None, "signal": -code, "stopped_at": _now(), "reason": reason}
     return {"exit_code": code, "signal": None, "stopped_at": _now()}
 
@@ -173,6 +179,12 @@ def _ending(code: int) -> dict[str, Any]:
 def _never_started(reason: str) -> dict[str, Any]:
     """How a process that could not start, or a copy that a stop kept from starting, ended (no pid, no code)."""
     return {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason}
+
+
+def _kill_unended(copies: list[_Copy]) -> None:
+    for copy in copies:
+        if not copy.ended:
+            _signal_group(copy, signal.SIGKILL)
 
 
 class _Copy:
@@ -183,6 +195,8 @@ class _Copy:
         self.env = env
         self.child: subprocess.Popen[bytes] | None = None
         self.watcher: threading.Thread | None = None
+        # Until its output closes, not when its own process exits: a grandchild may still hold its stdout.
+        self.ended = False
         self.record: dict[str, Any] = {} if index is None else {"index": index}
 
 
@@ -209,15 +223,17 @@ class _Run:
     def forward(self, signum: int, _frame: object) -> None:
         """A stop: to every copy started (its whole process group); none starts after it."""
         self.stop_signal.append(signum)
-        self._signal([c.child for c in self.copies if c.child is not None], signum)
+        self._signal([c for c in self.copies if c.child is not None], signum)
 
-    def _signal(self, children: list[subprocess.Popen[bytes]], signum: int) -> None:
-        # Ask nicely, then insist: a copy that ignores SIGTERM is killed after STOP_GRACE_S.
-        live = [child for child in children if child.poll() is None]
-        for child in live:
-            _signal_group(child.pid, signum)
+    def _signal(self, copies: list[_Copy], signum: int) -> None:
+        # Ask nicely, then insist: a copy that ignores SIGTERM is killed after STOP_GRACE_S. The group, not the
+        # process: a copy that exited leaving a grandchild on its output has not ended, and only the group
+        # reaches that grandchild (its pid, the group's id, is not reused while the group has a member).
+        live = [c for c in copies if c.child is not None and not c.ended]
+        for copy in live:
+            _signal_group(copy, signum)
         if live:
-            threading.Timer(STOP_GRACE_S, _kill_if_alive, args=(live,)).start()
+            threading.Timer(STOP_GRACE_S, _kill_unended, args=(live,)).start()
 
     def run(self) -> None:
         """Start the copies as slots free up (a copy's end frees one), then wait for every one to end."""
@@ -257,7 +273,7 @@ class _Run:
             return
         copy.child = child
         if self.stop_signal:  # a stop that arrived while it was being started must still reach it
-            self._signal([child], self.stop_signal[0])
+            self._signal([copy], self.stop_signal[0])
         if self.fanned:
             self._update(copy, {"pid": child.pid, "started_at": _now()})
         copy.watcher = threading.Thread(target=self._watch, args=(copy, child))
@@ -271,10 +287,14 @@ class _Run:
         for pump in pumps:
             pump.start()
         code = child.wait()
-        for pump in pumps:
-            pump.join()
-        self._update(copy, _ending(code))
-        self._ended()
+        try:
+            for pump in pumps:
+                pump.join()
+            self._update(copy, _ending(code))
+        finally:
+            # Whatever happened above, the copy's slot is freed: else the next copy, and the run's end, wait forever.
+            copy.ended = True
+            self._ended()
 
     def _ended(self) -> None:
         with self.slots:
@@ -319,9 +339,11 @@ def main(argv: list[str]) -> int:
         given = json.load(f)
     _reserve(run_dir)
     run = _Run(run_dir, argv, given, umask, _Log(run_dir / "log.jsonl"))
-    # Handlers first: a stop that arrives while a copy is being started must still reach it.
+    # Handlers first: a stop that arrives while a copy is being started must still reach it. launch.py started
+    # this process with both signals blocked, so one sent while it was starting is pending: delivered now.
     signal.signal(signal.SIGTERM, run.forward)
     signal.signal(signal.SIGINT, run.forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     run.run()
     _write_json(run_dir / "exit.json", run.exit_record())
     os._exit(0)  # a SIGKILL timer thread may still be pending; don't wait for it

@@ -165,8 +165,8 @@ def fanned(*spec: tuple[State, int | None]) -> RunResult:
 
 
 def test_summary_counts_copies_and_names_the_failed_ones() -> None:
-    rows = dict(summary_rows(fanned((S, 0), (S, 5), (S, 0), (S, None), (R, None))))
-    assert rows["Copies"] == "5 (2 succeeded, 2 failed, 1 running)"
+    rows = dict(summary_rows(fanned((S, 0), (S, 5), (S, 0), (S, None), (R, None), (P, None))))
+    assert rows["Copies"] == "6 (2 succeeded, 2 failed, 1 pending, 1 running)"
     assert rows["Failed copies"] == "1 (exit 5), 3 (exit -)"
     ok = dict(summary_rows(fanned((S, 0), (S, 0))))
     assert ok["Copies"] == "2 (2 succeeded)"

@@ -100,9 +100,10 @@ def copies_rows(result: RunResult) -> list[tuple[str, str]]:
         return []
     counts: dict[str, int] = {}
     for c in result.tasks:
-        word = "running" if c.state is not State.STOPPED else "failed" if c.failed else "succeeded"
+        word = c.state.value if c.state is not State.STOPPED else "failed" if c.failed else "succeeded"
         counts[word] = counts.get(word, 0) + 1
-    told = ", ".join(f"{counts[w]} {w}" for w in ("succeeded", "failed", "running") if w in counts)
+    order = ("succeeded", "failed", *(s.value for s in State if s is not State.STOPPED))
+    told = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
     rows = [("Copies", f"{len(result.tasks)} ({told})")]
     failed = sorted((c for c in result.tasks if c.failed), key=lambda c: c.index)
     if failed:

@@ -166,10 +166,10 @@ class Execution:
 
     def _task_emits(self, k: int) -> list[Emit]:
         script = self.scripts[k]
-        if script.fail_to_start is not None:
+        start = self.task_runs_from(k)
+        if script.fail_to_start is not None or start == math.inf:  # never starts: every slot is held for good
             return []
         out: list[Emit] = []
-        start = self.task_runs_from(k)
         attempts = 1 if script.run_for is None else script.attempts(self.job.max_retries)
         for attempt in range(attempts):
             begin = start + attempt * (script.run_for or 0.0)

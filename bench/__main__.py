@@ -156,6 +156,7 @@ def _machine() -> str:
 # part → (module and its arguments, where its numbers go in results.json)
 PARTS: dict[str, tuple[tuple[str, ...], tuple[str, str]]] = {
     "cloudrun-exit": (("bench_cloudrun", "--completion-only"), ("cloudrun", "completion_to_exit")),
+    "cloudrun-fanout": (("bench_cloudrun", "--fanout-only"), ("cloudrun", "fanout")),
     "ecs-stop": (("bench_ecs", "--latency-only"), ("ecs", "latency_and_budget")),
 }
 

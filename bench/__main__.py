@@ -157,6 +157,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "zero loss, ≤ 150 MB",
             bool(fan["lossless_in_order"]) and fan["opsctl_peak_rss_mb"] <= 150,
         )
+    fan = cr.get("fanout")
+    if fan:  # absent from a results.json from before #17
+        add(
+            f"Cloud Run `--tasks {fan['copies']}` × {fan['lines_per_copy']:,} lines: lossless · peak RSS MB · "
+            "list calls in the busiest minute",
+            f"{'yes' if fan['lossless_in_order'] else 'NO'} · {fan['opsctl_peak_rss_mb']} · "
+            f"{fan['max_list_calls_per_minute']}",
+            "-",
+            "zero loss, ≤ 150 MB, ≤ 12",
+            fan["lossless_in_order"] and fan["opsctl_peak_rss_mb"] <= 150 and fan["max_list_calls_per_minute"] <= 12,
+        )
     add("`opsctl run local` of a no-op, ms", lo["opsctl_ms"], f"the bare command {lo['direct_ms']} ms", "-", None)
     return out
 
@@ -178,6 +189,7 @@ def _machine() -> str:
 # part → (module and its arguments, where its numbers go in results.json)
 PARTS: dict[str, tuple[tuple[str, ...], tuple[str, str]]] = {
     "cloudrun-exit": (("bench_cloudrun", "--completion-only"), ("cloudrun", "completion_to_exit")),
+    "cloudrun-fanout": (("bench_cloudrun", "--fanout-only"), ("cloudrun", "fanout")),
     "ecs-stop": (("bench_ecs", "--latency-only"), ("ecs", "latency_and_budget")),
     "local-fanout": (("bench_local", "--fanout-only"), ("local", "local_fanout")),
     "ecs-fanout": (("bench_ecs", "--fanout-only"), ("ecs", "fanout")),

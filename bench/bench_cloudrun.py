@@ -10,6 +10,9 @@
    fake's manual clock, polling only and with the live tail.
 3. 100,000 lines relayed: every line exactly once and in order, and the peak RSS of the process
    running opsctl (a child process, so the fake's own memory is not counted).
+4. Fan-out (`--fanout-only`, bench part `cloudrun-fanout`): `opsctl run --tasks 10` as a real process, each of
+   the execution's 10 tasks printing 10,000 lines over 10 s: every copy's lines exactly once and in order,
+   the peak RSS of the opsctl process, and Cloud Logging list calls in the busiest minute (real timing).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +205,89 @@ def relay(n: int = 100_000, seconds: float = 10.0) -> dict[str, Any]:
     return out
 
 
+FANOUT_TOML = f"""\
+[environments.staging]
+provider = "cloudrun"
+project = "{{project}}"
+region = "{{region}}"
+job = "{JOB}"
+
+[tasks.shard]
+command = ["python", "-m", "shard"]
+"""
+
+
+def fanout(copies: int = 10, n: int = 10_000, seconds: float = 10.0) -> dict[str, Any]:
+    """`opsctl run staging shard --tasks COPIES` as a child process; each task prints `n` lines over `seconds`."""
+    fake = FakeGcp()
+    fake.world.add_job(JOB, max_retries=0)  # as the Terraform module makes it; parallelism 0: all at once
+
+    def task(env: Mapping[str, str]) -> Script:
+        i = int(env["CLOUD_RUN_TASK_INDEX"])
+        said = [f"copy {i} line {k:06d}" for k in range(n)]
+        # Cloud Run takes seconds to start a task (image pull, instance start), and the fake's RunJob spends about
+        # a second building the execution's 100,000 entries: a task that started sooner would have printed
+        # lines before opsctl could open its tail, and list reads catch up on those at 1,000 a call.
+        return Script(start_after=3.0, run_for=seconds, lines=lines(said, every=seconds / n))
+
+    fake.script(Script(behaviour=task))
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        (project / "opsctl.toml").write_text(
+            FANOUT_TOML.format(project=fake.world.project, region=fake.world.region), encoding="utf-8"
+        )
+        env = {**os.environ, "OPSCTL_GCP_ENDPOINT": fake.address}
+        env.pop("OPSCTL_TIMING_SCALE", None)  # the provider's real timing: the list-call budget is measured
+        started = time.monotonic()
+        with (project / "stderr").open("w+", encoding="utf-8") as err, (project / "stdout").open("w+") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "opsctl", "run", "staging", "shard", "--tasks", str(copies), "-o", "json"],
+                cwd=project,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            elapsed = time.monotonic() - started
+            fake.stop()
+            err.seek(0)
+            per_copy: dict[int, list[str]] = {i: [] for i in range(copies)}
+            for line in err:
+                if line.startswith("["):
+                    index, _, message = line.rstrip("\n").partition("] ")
+                    per_copy.setdefault(int(index[1:]), []).append(message)
+            out.seek(0)
+            doc = json.loads(out.read())
+    wanted = {i: [f"copy {i} line {k:06d}" for k in range(n)] for i in range(copies)}
+    return {
+        "copies": copies,
+        "lines_per_copy": n,
+        "task_seconds": seconds,
+        "exit_code": proc.returncode,
+        "copies_reported": len(doc.get("tasks", [])),
+        "lines": sum(len(v) for v in per_copy.values()),
+        "lossless_in_order": per_copy == wanted,
+        "lost": sum(len(set(wanted[i]) - set(per_copy.get(i, []))) for i in wanted),
+        "duplicated": sum(len(v) - len(set(v)) for v in per_copy.values()),
+        "seconds": round(elapsed, 1),
+        "opsctl_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "list_calls": fake.calls["ListLogEntries"],
+        "max_list_calls_per_minute": fake.per_minute("ListLogEntries"),
+        "tail_sessions": fake.calls["TailLogEntries"],
+        "list_tasks_calls": fake.calls["ListTasks"],
+        "get_execution_calls": fake.calls["GetExecution"],
+    }
+
+
 def main() -> dict[str, Any]:
     """Run every benchmark; print and return the numbers."""
     numbers = {
         "completion_to_exit": completion_latency(),
         "logging_calls": calls_per_minute(),
         "relay_100k": relay(),
+        "fanout": fanout(),
     }
     print(json.dumps(numbers, indent=2))
     return numbers
@@ -216,5 +298,7 @@ if __name__ == "__main__":
         _child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "tail")
     elif sys.argv[1:2] == ["--completion-only"]:
         print(json.dumps({"completion_to_exit": completion_latency()}, indent=2))
+    elif sys.argv[1:2] == ["--fanout-only"]:
+        print(json.dumps({"fanout": fanout()}, indent=2))
     else:
         main()

@@ -520,7 +520,18 @@ def test_cloud_run_job_never_retries_and_has_a_timeout() -> None:
     assert template["timeout"] == "${var.timeout}"
     assert named(CLOUD_RUN, "variable")["timeout"]["default"] == "900s"
     job = labelled(CLOUD_RUN, "resource", "google_cloud_run_v2_job")["admin"]
-    assert (job["template"][0]["task_count"], job["template"][0]["parallelism"]) == (1, 1)
+    # One task at a time unless asked (an execution cannot override parallelism; opsctl's --parallelism must match).
+    assert (job["template"][0]["task_count"], job["template"][0]["parallelism"]) == (
+        "${max(1, var.parallelism)}",
+        "${var.parallelism}",
+    )
+    assert named(CLOUD_RUN, "variable")["parallelism"]["default"] == 1
+
+
+def test_cloud_run_parallelism_is_a_whole_number_of_tasks(tmp_path: Path) -> None:
+    for name, value in (("fraction", 2.5), ("negative", -1)):
+        (tmp_path / name).mkdir()
+        assert "parallelism must be a whole number" in rejected(tmp_path / name, CLOUD_RUN, {"parallelism": value})
 
 
 def test_cloud_run_secrets_are_secret_key_refs_and_plain_env_is_validated() -> None:

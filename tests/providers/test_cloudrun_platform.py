@@ -116,7 +116,8 @@ def test_several_tasks_each_end_with_their_own_exit_entry(manual: FakeGcp) -> No
         provider.close()
     done, _ = execution.done_at()
     assert done is not None and result.outcome is Outcome.SUCCEEDED
-    assert sorted(seen.messages) == ["task 0", "task 1", "task 2"]
+    assert sorted(seen.messages) == ["[0] task 0", "[1] task 1", "[2] task 2"]  # a run of 3 copies (#17)
+    assert [(c.index, c.exit_code) for c in result.tasks] == [(0, 0), (1, 0), (2, 0)]
     assert clock() - done <= 1.5 + CloudRunProvider.timing.fast_poll_s + 0.5
 
 

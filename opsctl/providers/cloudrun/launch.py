@@ -24,24 +24,29 @@ SCAN_EXECUTIONS = 200  # find_run/active_runs look at the newest executions only
 
 
 def request(job: Job, spec: RunSpec) -> run_v2.RunJobRequest:
-    """The RunJob request for one run: the task's command as the container's args, its env merged."""
+    """The RunJob request for one run: the task's command as the container's args, its env merged, and
+    `--tasks N` as the execution's task_count (Cloud Run sets CLOUD_RUN_TASK_INDEX/COUNT in each task)."""
+    job.check_parallelism(spec.tasks, spec.parallelism)
     override = run_v2.RunJobRequest.Overrides.ContainerOverride(
         name=job.container(),
         args=list(spec.command) if spec.command is not None else [],
         env=[run_v2.EnvVar(name=k, value=v) for k, v in spec.env_dict().items()],
     )
-    overrides = run_v2.RunJobRequest.Overrides(container_overrides=[override], task_count=1)
+    overrides = run_v2.RunJobRequest.Overrides(container_overrides=[override], task_count=spec.tasks)
     if spec.timeout_s is not None:
         overrides.timeout = timedelta(seconds=math.ceil(spec.timeout_s))
     return run_v2.RunJobRequest(name=job.name, overrides=overrides)
 
 
 def request_body(job: Job, spec: RunSpec) -> dict[str, Any]:
-    """The RunJob request as `--dry-run` shows it."""
+    """The RunJob request as `--dry-run` shows it (with N > 1 copies, the job's parallelism too)."""
     body = run_v2.RunJobRequest.to_dict(
         request(job, spec), preserving_proto_field_name=True, always_print_fields_with_no_presence=False
     )
-    return {"rpc": "google.cloud.run.v2.Jobs/RunJob", "request": dict(body)}
+    plan: dict[str, Any] = {"rpc": "google.cloud.run.v2.Jobs/RunJob", "request": dict(body)}
+    if spec.tasks > 1:
+        plan["job_parallelism"] = job.parallelism  # not overridable per execution; 0: as many as possible
+    return plan
 
 
 def run_job(job: Job, spec: RunSpec) -> Any:

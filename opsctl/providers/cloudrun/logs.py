@@ -11,7 +11,11 @@ Two sources feed one stream of lines, and every line must come out exactly once:
 Switching sources is where lines get lost or doubled, so: after the tail starts, list reads go on
 until a list page contains an entry the tail has also received — proof that the tail was live
 when that entry was ingested, so everything ingested later is in the tail (Cloud Logging ingests a
-container's lines about in order; the ids read within a margin absorb the rest). If the tail fails
+container's lines about in order; the ids read within a margin absorb the rest). Until then, while
+the run goes on and the tail has brought nothing since the last list read, a read makes no call and
+says so (`buffered`): the runner reads again soon, and the first read after the tail's first entries
+is that proof (once per tail; after it, list reads keep the runner's schedule). Otherwise the tail
+would buffer every line of a busy run (N copies at once) for a whole list interval before the proof. If the tail fails
 (error, stream end, or suppressed entries), list reads resume a margin before the last line read,
 de-duplicated against the ids read within that margin (`Recent`).
 """
@@ -29,7 +33,7 @@ from typing import Any
 import grpc
 
 from opsctl.model import LogLine, LogPage
-from opsctl.providers.cloudrun.platform import Ends
+from opsctl.providers.cloudrun.platform import Ends, labels
 
 PAGE_SIZE = 1000  # the API's maximum
 MARGIN_NS = 10 * 1_000_000_000  # how far back list reads resume after the tail failed
@@ -68,8 +72,9 @@ def entry_ns(entry: Any) -> int:
     return int(entry.timestamp.seconds) * NS + int(entry.timestamp.nanos)
 
 
-def to_line(entry: Any) -> LogLine:
-    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload)."""
+def to_line(entry: Any, copies: bool = False) -> LogLine:
+    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload); with
+    `copies` (task_count > 1), the line's copy is the task index Cloud Run labels the entry with."""
     kind = entry.WhichOneof("payload")
     if kind == "text_payload":
         message = entry.text_payload.rstrip("\n")
@@ -86,7 +91,8 @@ def to_line(entry: Any) -> LogLine:
     stream = "stderr" if log.endswith("stderr") else "stdout" if log.endswith("stdout") else "system"
     seconds, nanos = entry.timestamp.seconds, entry.timestamp.nanos
     stamp = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-    return LogLine(message=message, timestamp=stamp, stream=stream)
+    copy = labels(entry)[0] if copies else None
+    return LogLine(message=message, timestamp=stamp, stream=stream, copy=copy)
 
 
 def _plain(value: Any) -> Any:
@@ -164,6 +170,7 @@ class TailSession:
         self.min_ns: int | None = None
         self.error: BaseException | None = None
         self.suppressed = 0
+        self.arrived = 0  # entries received so far
         self.ended = False
         # The raw stub returns at once (the GAPIC method blocks until a first response) and can be cancelled.
         self._call = stub(self._requests(request), timeout=timeout_s)
@@ -180,6 +187,7 @@ class TailSession:
                 raw = type(response).pb(response)
                 with self._lock:
                     self.suppressed += sum(s.suppressed_count for s in raw.suppression_info)
+                    self.arrived += len(raw.entries)
                     for entry in raw.entries:
                         ns = entry_ns(entry)
                         self._buffer.append((ns, entry.insert_id, entry))
@@ -235,8 +243,11 @@ class LogStream:
         filter_for: Callable[[int], str],
         lister: Lister,
         tailer: Callable[[str], TailSession] | None,
+        *,
+        copies: bool = False,
     ) -> None:
         self.since_ns = since_ns
+        self.copies = copies  # an execution of N > 1 tasks: every line names its copy
         self.filter_for = filter_for
         self.lister = lister
         self.tailer = tailer
@@ -246,12 +257,15 @@ class LogStream:
         self.recent = Recent()
         self.tail_error: BaseException | None = None
         self.ends = Ends()
+        self.waiting = False  # the last read made no call: the tail has brought nothing to prove it live with
+        self._arrived_at_list = -1  # the tail's `arrived` when the last list read began
+        self._proved = False  # a list read began after the tail had brought entries (the proof read was made)
 
     def read(self, cursor: str | None) -> LogPage:
         """The next page after `cursor`: from the tail's buffer (no API call) or one list call; `final` once every
         task's last line has been read."""
         page = self._read(cursor)
-        buffered = self.tail is not None and self.caught_up and not self.tail.failed
+        buffered = self.tail is not None and (self.caught_up or self.waiting) and not self.tail.failed
         return replace(page, final=self.ends.complete() and not page.more, buffered=buffered)
 
     def _read(self, cursor: str | None) -> LogPage:
@@ -262,13 +276,26 @@ class LogStream:
             self.tails_started += 1
             self.tail = self.tailer(self.filter_for(max(self.since_ns, cur.t - MARGIN_NS)))
             self.caught_up = False
+            self._arrived_at_list = -1  # a list read first: what was ingested before this tail began
+            self._proved = False
         if self.tail is not None and self.caught_up:
             items, more = self.tail.take(PAGE_SIZE)
             items.sort(key=lambda item: (item[0], item[1]))
             return self._page(cur, cursor, items, None, more, tail=True)
-        return self._list(cur, cursor)
+        # Waiting for the tail's first entries costs no call; the first list read after them is the proof. Once
+        # that read was made, list reads keep the runner's own schedule (a list lagging the tail cannot spin).
+        quiet = self.tail is not None and self.tailer is not None  # after the run, every drain read lists
+        if quiet and not cur.token and self.tail is not None and self.tail.arrived == self._arrived_at_list:
+            self.waiting = True
+            return LogPage((), cursor)
+        page = self._list(cur, cursor)
+        self.waiting = quiet and not page.more and not self._proved and not self.caught_up
+        return page
 
     def _list(self, cur: Cursor, cursor: str | None) -> LogPage:
+        if self.tail is not None:
+            self._proved = self._proved or self.tail.arrived > 0
+            self._arrived_at_list = self.tail.arrived
         filter_t = cur.token_t if cur.token and cur.token_t is not None else cur.t
         entries, token = self.lister(self.filter_for(filter_t), cur.token)
         items = [(entry_ns(e), e.insert_id, e) for e in entries]
@@ -313,7 +340,7 @@ class LogStream:
         for ns, insert_id, payload in items:
             seen = (ns == cur.t and insert_id in cur.ids) or insert_id in self.recent
             if not seen:
-                line = self.ends.see(payload, to_line(payload))
+                line = self.ends.see(payload, to_line(payload, self.copies))
                 if line is not None:
                     lines.append(line)
                 self.recent.add(ns, insert_id)

@@ -51,7 +51,9 @@ class Ends:
             if exited.group(1) == "0":
                 return None  # a clean exit needs no notice
         where = f"task {task}" + (f", attempt {attempt + 1}" if attempt else "")
-        return LogLine(message=f"Cloud Run ({where}): {text}", timestamp=line.timestamp, stream="platform")
+        return LogLine(
+            message=f"Cloud Run ({where}): {text}", timestamp=line.timestamp, stream="platform", copy=line.copy
+        )
 
     def complete(self) -> bool:
         """Every task's last attempt has ended and its end was read: no line of the execution is still to come."""

@@ -3,6 +3,10 @@
 Cloud Run can override a job container's `args` and merge `env`, never its entrypoint: a task's
 `command` becomes the container's args (launch.py). `RunJob` is not idempotent, so every execution
 carries `OPSCTL_RUN_ID` in its env and `find_run` looks for it before a retried launch.
+
+`--tasks N` is one execution with task_count N: one RunJob, one GetExecution per poll (its counts), one
+Cloud Logging read path for all N tasks (each line's copy from its `task_index` label), ListTasks (paged)
+once it is complete, one CancelExecution to stop them all.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from opsctl.providers.cloudrun.launch import env_of, executions, request_body, r
 from opsctl.providers.cloudrun.logs import NS, PAGE_SIZE, TAIL_BUFFER_WINDOW_MS, LogStream, TailSession
 from opsctl.providers.cloudrun.platform import last_attempts
 from opsctl.providers.cloudrun.resolve import Job
-from opsctl.providers.cloudrun.status import final_status, is_complete, running_status, short
+from opsctl.providers.cloudrun.status import final_copies, final_status, is_complete, running_status, short
 
 TAIL_TIMEOUT_S = 3600.0
+TASKS_PAGE = 1000  # ListTasks page size for an execution of N > 1 tasks (10,000 tasks: 10 calls, once)
 LOG_SLACK_NS = 60 * NS  # read logs from a minute before the execution's create_time: clocks differ
 
 
@@ -66,6 +71,7 @@ class CloudRunProvider:
         self.job = Job(env, clients)
         self.job_name = self.job.name
         self._created: dict[str, int] = {}  # execution id → create_time (ns), for the logs' `timestamp>=`
+        self._counts: dict[str, int] = {}  # execution id → task_count (N > 1: each log line names its copy)
         self._streams: dict[str, LogStream] = {}
         self._complete: set[str] = set()
         self._last_attempts: dict[str, dict[int, int] | None] = {}  # execution id → task → its last attempt
@@ -96,11 +102,14 @@ class CloudRunProvider:
     def launch(self, spec: RunSpec) -> RunRef:
         """RunJob once (GetJob first, once per provider); the execution name comes from the LRO's metadata."""
         execution = run_job(self.job, spec)
+        self._counts[short(execution.name)] = spec.tasks
         self._remember(execution)
         return self.ref(short(execution.name))
 
     def _remember(self, execution: Any) -> None:
         raw = run_v2.Execution.pb(execution)
+        if raw.task_count:
+            self._counts[short(raw.name)] = raw.task_count
         if raw.HasField("create_time"):
             self._created[short(raw.name)] = raw.create_time.seconds * NS + raw.create_time.nanos
 
@@ -148,18 +157,27 @@ class CloudRunProvider:
         """The Status of an execution just fetched; a complete one costs a ListTasks for the exit code."""
         if not is_complete(execution):
             return running_status(execution)
-        with mapped(self.env, "list_tasks", f"execution {ref.id!r}", not_found=self.job.gone(ref)):
-            pager = self.clients.tasks.list_tasks(
-                request={"parent": self.job.execution(ref), "page_size": 10}, retry=None, timeout=RPC_TIMEOUT_S
-            )
-            tasks = list(next(iter(pager.pages)).tasks)
+        tasks = self._tasks(ref, execution.task_count)
         self._complete.add(ref.id)
         self._last_attempts[ref.id] = last_attempts(execution, tasks)
         stream = self._streams.get(ref.id)
         if stream is not None:
             stream.tailer = None  # no new tail after the end; a live one keeps going through the drain
             stream.ends.last_attempts = self._last_attempts[ref.id]
+        if execution.task_count > 1:
+            return final_copies(execution, tasks, self.env.name, _log_source(stream))
         return final_status(execution, tasks, self.env.name, _log_source(stream))
+
+    def _tasks(self, ref: RunRef, count: int) -> list[Any]:
+        """ListTasks: one page for a single task; every page (of TASKS_PAGE) for N > 1 tasks."""
+        size = 10 if count <= 1 else TASKS_PAGE
+        with mapped(self.env, "list_tasks", f"execution {ref.id!r}", not_found=self.job.gone(ref)):
+            pager = self.clients.tasks.list_tasks(
+                request={"parent": self.job.execution(ref), "page_size": size}, retry=None, timeout=RPC_TIMEOUT_S
+            )
+            if count <= 1:
+                return list(next(iter(pager.pages)).tasks)
+            return [task for page in pager.pages for task in page.tasks]
 
     def poll(self, ref: RunRef) -> Status:
         """GetExecution; once it is complete, ListTasks too for the exit code (one extra call, at the end)."""
@@ -228,7 +246,7 @@ class CloudRunProvider:
         stream = self._streams.get(ref.id)
         if stream is None:
             since = self._created.get(ref.id)
-            if since is None:
+            if since is None or ref.id not in self._counts:
                 # `opsctl logs` on an execution this process never saw: its create_time bounds the filter.
                 with mapped(self.env, "get_execution", f"execution {ref.id!r}", not_found=self.job.gone(ref)):
                     execution = self.clients.executions.get_execution(
@@ -240,7 +258,11 @@ class CloudRunProvider:
                 since = self._created.get(ref.id, 0)
             tailer = self._tailer(ref) if self.tail and ref.id not in self._complete else None
             stream = LogStream(
-                max(0, since - LOG_SLACK_NS), lambda ns: self.job.log_filter(ref.id, ns), self._lister(ref), tailer
+                max(0, since - LOG_SLACK_NS),
+                lambda ns: self.job.log_filter(ref.id, ns),
+                self._lister(ref),
+                tailer,
+                copies=self._counts.get(ref.id, 1) > 1,
             )
             stream.ends.last_attempts = self._last_attempts.get(ref.id)
             self._streams[ref.id] = stream

@@ -25,6 +25,7 @@ class Job:
         self.clients = clients
         self.name = f"projects/{env.project}/locations/{env.region}/jobs/{env.job}"
         self._container: str | None = None
+        self.parallelism = 0  # the job's template.parallelism, read with the container (0: as many as possible)
 
     def missing(self) -> str:
         """The message for a job that does not exist, with how to create it."""
@@ -104,4 +105,18 @@ class Job:
                 f"{shown}); fix environments.{env.name}.container in {env.source}"
             )
         self._container = wanted if wanted is not None else names[0]
+        self.parallelism = job.template.parallelism
         return self._container
+
+    def check_parallelism(self, tasks: int, parallelism: int | None) -> None:
+        """--parallelism K must be the job's own: a RunJob can override task_count, never parallelism (GetJob first)."""
+        self.container()
+        own = self.parallelism
+        if parallelism is None or parallelism == own or (own == 0 and parallelism == tasks):
+            return
+        runs = "as many tasks at once as Cloud Run can" if own == 0 else f"{own} task{'s' * (own != 1)} at a time"
+        raise UsageError(
+            f"--parallelism {parallelism}: Cloud Run job {self.env.job!r} runs {runs} (its parallelism: {own}) and "
+            f"an execution cannot change that — leave --parallelism out, or set parallelism = {parallelism} on the "
+            f"job (variable `parallelism` of {TERRAFORM_MODULE})"
+        )

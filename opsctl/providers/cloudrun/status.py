@@ -1,4 +1,8 @@
-"""A Cloud Run Execution (and its task) → opsctl's Status; a completed one is decided by small tables."""
+"""A Cloud Run Execution (and its tasks) → opsctl's Status; a completed one is decided by small tables.
+
+An execution of `--tasks N` (task_count N > 1) is one run of N copies: while it runs, its state comes from
+the execution's counts alone (no call per task); once complete, each task's ending is decided by the same
+tables as a single task's, and the run's exit code is their fold (model.fold_copies)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 from google.cloud import run_v2
 
-from opsctl.model import State, Status
+from opsctl.model import Copy, State, Status, fold_copies
 
 Condition = run_v2.Condition
 # Reasons that mean the image could not be pulled: the fix is building and pushing it.
@@ -42,6 +46,18 @@ def _at(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def tally(execution: Any) -> str:
+    """How an execution's tasks stand, from its counts: `3 running, 5 succeeded, 1 failed of 10 tasks`."""
+    counts = (
+        ("running", execution.running_count),
+        ("succeeded", execution.succeeded_count),
+        ("failed", execution.failed_count),
+        ("cancelled", execution.cancelled_count),
+    )
+    done = ", ".join(f"{n} {word}" for word, n in counts if n) or "none started"
+    return f"{done} of {execution.task_count} tasks"
+
+
 def running_status(execution: Any) -> Status:
     """The state of an execution that has not completed."""
     condition = completed_condition(execution)
@@ -50,6 +66,8 @@ def running_status(execution: Any) -> Status:
     )
     details: tuple[tuple[str, str], ...] = ()
     started = _at(execution.start_time)
+    if execution.task_count > 1:
+        return _running_copies(execution, cancelling, started)
     if cancelling:
         return Status(State.STOPPING, "cancelling", details=details, started_at=started)
     if execution.completion_time is not None:
@@ -62,6 +80,22 @@ def running_status(execution: Any) -> Status:
         raw = "retrying" if execution.retried_count else "starting"
         return Status(State.PENDING, raw, details=details, started_at=started)
     return Status(State.PENDING, "pending", details=details)
+
+
+def _running_copies(execution: Any, cancelling: bool, started: datetime | None) -> Status:
+    """An execution of N > 1 tasks that has not completed: its counts, no call per task."""
+    tasks = tally(execution)
+    if cancelling:
+        return Status(State.STOPPING, f"cancelling ({tasks})", started_at=started)
+    if execution.completion_time is not None:
+        return Status(State.STOPPING, f"completing ({tasks})", started_at=started)
+    ended = execution.succeeded_count + execution.failed_count
+    if execution.running_count > 0 or ended > 0:
+        # Some ran and none runs now: the next ones wait for a slot (parallelism) or a failed one's retry.
+        return Status(State.RUNNING, f"running ({tasks})", started_at=started)
+    if started is not None:
+        return Status(State.PENDING, f"starting ({tasks})", started_at=started)
+    return Status(State.PENDING, "pending")
 
 
 class Ending(Enum):
@@ -175,6 +209,49 @@ def final_status(execution: Any, tasks: Sequence[Any], env_name: str, log_source
         started_at=_at(execution.start_time),
         stopped_at=_at(execution.completion_time),
     )
+
+
+def final_copies(execution: Any, tasks: Sequence[Any], env_name: str, log_source: str | None = None) -> Status:
+    """The status of a completed execution of N > 1 tasks: each task a Copy (by the tables above), folded."""
+    condition = completed_condition(execution)
+    cancelled = _cancelled(execution, condition)
+    by_index = {t.index: t for t in tasks}
+    copies = tuple(_copy(execution, by_index.get(i), i, env_name, cancelled) for i in range(execution.task_count))
+    _, exit_code, reason = fold_copies(copies)
+    raw = "cancelled" if cancelled else "succeeded" if exit_code == 0 else "failed"
+    details = _details(condition, None, None, None)
+    parallelism = execution.parallelism or "as many as possible"
+    details.append(("tasks", f"{tally(execution)} (parallelism {parallelism})"))
+    if execution.retried_count:
+        retries = execution.template.max_retries
+        details.append(("retries", f"{execution.retried_count} (a failed task is retried up to {retries} times)"))
+    if log_source:
+        details.append(("log source", log_source))
+    return Status(
+        State.STOPPED,
+        raw,
+        exit_code=exit_code,
+        reason=reason,
+        details=tuple(details),
+        started_at=_at(execution.start_time),
+        stopped_at=_at(execution.completion_time),
+        copies=copies,
+    )
+
+
+def _copy(execution: Any, task: Any | None, index: int, env_name: str, cancelled: bool) -> Copy:
+    """One task of a completed execution as a Copy: its last attempt's ending, exit code and reason."""
+    if task is None:  # not listed: nothing can be said about it
+        return Copy(index, "-", State.STOPPED, reason="Cloud Run listed no task with this index")
+    result = task.last_attempt_result if "last_attempt_result" in task else None
+    own = completed_condition(task)
+    message = own.message if own is not None and own.message else None
+    if result is not None and result.status.code and result.status.message:
+        message = message or result.status.message
+    # A task with no attempt result in a cancelled execution was cancelled (running, or still waiting for a slot).
+    facts = Facts(execution, [task], env_name, result, message, cancelled and result is None)
+    end = ending(facts)
+    return Copy(index, short(task.name), State.STOPPED, EXIT_CODES[end](facts), REASONS[end](facts))
 
 
 def _no_exit_reason(execution: Any, tasks: Sequence[Any], message: str | None, env_name: str) -> str:

@@ -11,10 +11,17 @@ Sources for what is modelled here (shared/notes/cloud-apis.md §7, §10, §11):
   every number is a double, `severity` and `logging.googleapis.com/*` move into LogEntry fields —
   cloud.google.com/logging/docs/structured-logging; googleapis `google/logging/v2/log_entry.proto`.
 - Cloud Logging lists an entry only after an ingestion delay (no documented figure: configurable here).
+- At most the job's `parallelism` tasks run at once; 0 (unset) means "the maximum possible", modelled as all
+  of them — googleapis `google/cloud/run/v2/execution_template.proto` (`parallelism`),
+  cloud.google.com/run/docs/configuring/parallelism. Which waiting task starts next is not documented: the
+  fake starts them in index order. Each task's container has `CLOUD_RUN_TASK_INDEX` / `CLOUD_RUN_TASK_COUNT`
+  — cloud.google.com/run/docs/container-contract#jobs-env-vars (world.py).
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +105,7 @@ class Job:
     max_retries: int = 3  # Cloud Run's default (§10)
     image_missing: bool = False
     task_count: int = 1
+    parallelism: int = 0  # template.parallelism: at most this many tasks at once (0: as many as possible)
 
 
 @dataclass
@@ -117,6 +125,7 @@ class Execution:
     container: str
     timeout_s: int
     more: list[Script] = field(default_factory=list)
+    parallelism: int = 0  # the job's: at most this many tasks run at once (0: all of them)
     ingestion_delay: float = 0.0
     system_log: bool = True  # Cloud Run's own varlog/system entries (the container's exit) are written
     cancelled_at: float | None = None
@@ -127,6 +136,7 @@ class Execution:
     visible_keys: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._schedule()
         self.emits = [e for k in range(self.task_count) for e in self._task_emits(k)]
         ids = [self.insert_id(i) for i in range(len(self.emits))]
         self.by_ts = sorted(range(len(self.emits)), key=lambda i: (self.line_ns(i), ids[i]))
@@ -134,12 +144,32 @@ class Execution:
         self.by_visible = sorted(range(len(self.emits)), key=lambda i: (self.visible_at(i), self.line_ns(i), ids[i]))
         self.visible_keys = [self.visible_at(i) for i in self.by_visible]
 
+    def _schedule(self) -> None:
+        """When each task starts and ends by itself: in index order, each waiting for a free slot of `parallelism`
+        (a task that never ends holds its slot for good)."""
+        slots = [self.created] * (self.parallelism or self.task_count)
+        self._starts: list[float] = []
+        self._ends: list[float | None] = []
+        for script in self.scripts:
+            start = max(self.created + script.start_after, heapq.heappop(slots))
+            if script.fail_to_start is not None:
+                end: float | None = start
+            elif script.run_for is None:
+                end = None
+            else:
+                end = start + script.attempts(self.job.max_retries) * script.run_for
+            self._starts.append(start)
+            self._ends.append(end)
+            heapq.heappush(slots, math.inf if end is None else end)
+        known = [e for e in self._ends if e is not None]
+        self._end = None if len(known) < len(self._ends) else max(known)
+
     def _task_emits(self, k: int) -> list[Emit]:
         script = self.scripts[k]
-        if script.fail_to_start is not None:
+        start = self.task_runs_from(k)
+        if script.fail_to_start is not None or start == math.inf:  # never starts: every slot is held for good
             return []
         out: list[Emit] = []
-        start = self.task_runs_from(k)
         attempts = 1 if script.run_for is None else script.attempts(self.job.max_retries)
         for attempt in range(attempts):
             begin = start + attempt * (script.run_for or 0.0)
@@ -181,21 +211,16 @@ class Execution:
         return self.task_runs_from(0)
 
     def task_runs_from(self, k: int) -> float:
-        return self.created + self.scripts[k].start_after
+        """When task k's first attempt starts (after its own delay, once a slot of `parallelism` is free)."""
+        return self._starts[k]
 
     def task_end(self, k: int) -> float | None:
         """When task k's last attempt ends by itself (None: never)."""
-        script = self.scripts[k]
-        if script.fail_to_start is not None:
-            return self.task_runs_from(k)
-        if script.run_for is None:
-            return None
-        return self.task_runs_from(k) + self.task_attempts(k) * script.run_for
+        return self._ends[k]
 
     def end(self) -> float | None:
         """When the last task ends by itself (None: never)."""
-        ends = [self.task_end(k) for k in range(self.task_count)]
-        return None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        return self._end
 
     def cancel_time(self) -> float | None:
         if self.script.cancel_at is not None:
@@ -286,7 +311,7 @@ class Execution:
             name=self.name,
             job=self.job.name.rsplit("/", 1)[-1],
             task_count=self.task_count,
-            parallelism=self.task_count,
+            parallelism=self.parallelism or self.task_count,
             log_uri=f"https://console.cloud.google.com/logs/viewer?execution={self.short}",
         )
         _stamp(ex.create_time, self.created_ns)

@@ -211,6 +211,7 @@ class FakeGcp(LoggingFake):
         assert job is not None
         pb = run_v2.Job.pb()(name=job.name)
         pb.template.task_count = job.task_count
+        pb.template.parallelism = job.parallelism
         pb.template.template.max_retries = job.max_retries
         for cname, (image, env, args) in job.containers.items():
             container = pb.template.template.containers.add(name=cname, image=image, args=args)

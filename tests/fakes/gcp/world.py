@@ -57,9 +57,11 @@ class World:
         env: Mapping[str, str] | None = None,
         max_retries: int = 3,
         image_missing: bool = False,
+        parallelism: int = 0,
     ) -> Job:
         """Create a job: container name → image (default one container `admin`); max_retries defaults to
-        Cloud Run's own default, 3 (googleapis `task_template.proto`)."""
+        Cloud Run's own default, 3 (googleapis `task_template.proto`); parallelism 0 is "as many as possible"
+        (googleapis `execution_template.proto`)."""
         name = f"projects/{self.project}/locations/{self.region}/jobs/{job}"
         images = containers or {"admin": f"{self.region}-docker.pkg.dev/{self.project}/quill/admin:latest"}
         self.jobs[name] = Job(
@@ -67,6 +69,7 @@ class World:
             {c: (img, dict(env or {}), []) for c, img in images.items()},
             max_retries=max_retries,
             image_missing=image_missing,
+            parallelism=parallelism,
         )
         return self.jobs[name]
 
@@ -104,6 +107,7 @@ class World:
             args=args if args is not None else base_args,
             container=container,
             timeout_s=timeout_s,
+            parallelism=job.parallelism,
             ingestion_delay=self.ingestion_delay_s,
             system_log=self.system_log,
         )

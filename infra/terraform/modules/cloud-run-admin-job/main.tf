@@ -29,8 +29,11 @@ resource "google_cloud_run_v2_job" "admin" {
   labels              = var.labels
 
   template {
-    task_count  = 1
-    parallelism = 1
+    # opsctl sets task_count on every run (--tasks N, default 1), but an execution cannot change parallelism:
+    # `opsctl run --tasks N --parallelism K` needs K == var.parallelism. Cloud Run requires parallelism <=
+    # task_count (ExecutionTemplate), so the job's own task_count (for runs started elsewhere) follows it.
+    task_count  = max(1, var.parallelism)
+    parallelism = var.parallelism
     labels      = var.labels
 
     template {

@@ -69,6 +69,17 @@ variable "timeout" {
   }
 }
 
+variable "parallelism" {
+  description = "At most this many copies of a task run at once (`opsctl run --tasks N`; 0: as many as Cloud Run can). An execution cannot override it, so `--parallelism K` must equal it."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.parallelism >= 0 && floor(var.parallelism) == var.parallelism
+    error_message = "parallelism must be a whole number, 0 or more (0: as many tasks at once as Cloud Run can)."
+  }
+}
+
 variable "runtime_service_account_email" {
   description = "Identity of the running task: needs roles/cloudsql.client for a Cloud SQL volume (granted outside this module) and read access to the secrets (granted here unless grant_secret_access = false)."
   type        = string

@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 
 from opsctl.model import LogLine, LogPage
-from opsctl.providers.cloudrun.platform import Ends, labels
+from opsctl.providers.cloudrun.platform import Ends, copy_of
 
 PAGE_SIZE = 1000  # the API's maximum
 MARGIN_NS = 10 * 1_000_000_000  # how far back list reads resume after the tail failed
@@ -72,9 +72,9 @@ def entry_ns(entry: Any) -> int:
     return int(entry.timestamp.seconds) * NS + int(entry.timestamp.nanos)
 
 
-def to_line(entry: Any, copies: bool = False) -> LogLine:
-    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload); with
-    `copies` (task_count > 1), the line's copy is the task index Cloud Run labels the entry with."""
+def to_line(entry: Any, tasks: int = 1) -> LogLine:
+    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload); in an
+    execution of `tasks` > 1 tasks, the line's copy is the task index Cloud Run labels the entry with."""
     kind = entry.WhichOneof("payload")
     if kind == "text_payload":
         message = entry.text_payload.rstrip("\n")
@@ -91,8 +91,7 @@ def to_line(entry: Any, copies: bool = False) -> LogLine:
     stream = "stderr" if log.endswith("stderr") else "stdout" if log.endswith("stdout") else "system"
     seconds, nanos = entry.timestamp.seconds, entry.timestamp.nanos
     stamp = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-    copy = labels(entry)[0] if copies else None
-    return LogLine(message=message, timestamp=stamp, stream=stream, copy=copy)
+    return LogLine(message=message, timestamp=stamp, stream=stream, copy=copy_of(entry, tasks))
 
 
 def _plain(value: Any) -> Any:
@@ -244,10 +243,10 @@ class LogStream:
         lister: Lister,
         tailer: Callable[[str], TailSession] | None,
         *,
-        copies: bool = False,
+        tasks: int = 1,
     ) -> None:
         self.since_ns = since_ns
-        self.copies = copies  # an execution of N > 1 tasks: every line names its copy
+        self.tasks = tasks  # the execution's task count: with N > 1, every line names its copy
         self.filter_for = filter_for
         self.lister = lister
         self.tailer = tailer
@@ -340,7 +339,7 @@ class LogStream:
         for ns, insert_id, payload in items:
             seen = (ns == cur.t and insert_id in cur.ids) or insert_id in self.recent
             if not seen:
-                line = self.ends.see(payload, to_line(payload, self.copies))
+                line = self.ends.see(payload, to_line(payload, self.tasks))
                 if line is not None:
                     lines.append(line)
                 self.recent.add(ns, insert_id)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import grpc
 import pytest
 
 from opsctl.model import RunResult
@@ -62,3 +63,26 @@ def test_a_line_whose_task_index_label_is_unusable_is_shown_unprefixed_never_as_
     copies = [f"[{i}] copy {i} {w}" for i in range(3) for w in ("first", "last")]
     assert Counter(seen.messages) == Counter([*copies, "relabelled"])
     assert [line.copy for line in seen.lines if line.message == "relabelled"] == [None]
+
+
+@pytest.mark.parametrize("tail", ["polling", "tail refused"])
+def test_list_reads_keep_the_lines_of_a_task_that_cloud_logging_ingests_later_than_the_others(
+    polling: CloudRunProvider, provider: CloudRunProvider, fake: FakeGcp, tail: str
+) -> None:
+    """Tasks run on different instances; Cloud Logging may list one's lines seconds after another's later ones
+    ("late arriving log entries": googleapis `google/logging/v2/logging.proto`, TailLogEntriesRequest.buffer_window).
+    List reads in timestamp order must not move past a task's lines before they are listable."""
+    job(fake).max_retries = 0
+
+    def task(env: Mapping[str, str]) -> Script:
+        i = int(env["CLOUD_RUN_TASK_INDEX"])
+        said = [f"copy {i} tick {k}" for k in range(40)]
+        # Each task's own exit entry comes after its last line is listable (README: Finish when the last line is in).
+        return Script(start_after=0.1, run_for=6.5, lines=lines(said, every=0.1, delay=1.0 * i))
+
+    fake.script(Script(behaviour=task))
+    if tail == "tail refused":
+        fake.fail("TailLogEntries", grpc.StatusCode.PERMISSION_DENIED)  # no second tail: list reads from then on
+    result, seen = fan_out(polling if tail == "polling" else provider, 3)
+    assert result.exit_status == 0
+    assert Counter(seen.messages) == Counter(f"[{i}] copy {i} tick {k}" for i in range(3) for k in range(40))

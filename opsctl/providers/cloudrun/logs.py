@@ -137,6 +137,7 @@ class Recent:
         self._order: deque[tuple[int, str]] = deque()
         self._ids: set[str] = set()
         self._cap = cap
+        self.lost_ns = 0  # the newest timestamp among ids forgotten because of the cap (re-reading from it repeats)
 
     def __contains__(self, insert_id: str) -> bool:
         return insert_id in self._ids
@@ -146,7 +147,9 @@ class Recent:
         self._order.append((ns, insert_id))
         self._ids.add(insert_id)
         if len(self._order) > self._cap:
-            self._ids.discard(self._order.popleft()[1])
+            ns, dropped = self._order.popleft()
+            self._ids.discard(dropped)
+            self.lost_ns = max(self.lost_ns, ns)
 
     def prune(self, floor: int) -> None:
         """Forget ids read before `floor` (roughly: ids are kept in read order, which is nearly time order)."""
@@ -295,7 +298,7 @@ class LogStream:
         if self.tail is not None:
             self._proved = self._proved or self.tail.arrived > 0
             self._arrived_at_list = self.tail.arrived
-        filter_t = cur.token_t if cur.token and cur.token_t is not None else cur.t
+        filter_t = cur.token_t if cur.token and cur.token_t is not None else self._list_from(cur.t)
         entries, token = self.lister(self.filter_for(filter_t), cur.token)
         items = [(entry_ns(e), e.insert_id, e) for e in entries]
         page = self._page(cur, cursor, items, (token or None, filter_t), bool(token), tail=False)
@@ -304,6 +307,15 @@ class LogStream:
             self.tail.caught_up()
             self.caught_up = True
         return page
+
+    def _list_from(self, t: int) -> int:
+        """Where a list read's filter starts. N > 1 tasks run on different instances and Cloud Logging may list
+        one's lines after another's later ones ("late arriving log entries", TailLogEntriesRequest.buffer_window):
+        without a live tail, reading from the last timestamp would skip them, so reads go back a margin (what was
+        read there is remembered, never shown twice). One task's lines arrive about in order: from `t`."""
+        if self.tasks <= 1 or self.tail is not None:
+            return t  # a live tail brings whatever Cloud Logging ingests after it started, late entries included
+        return min(t, max(self.since_ns, t - MARGIN_NS, self.recent.lost_ns))
 
     def _leave_tail(self, cur: Cursor, cursor: str | None) -> LogPage:
         """Deliver what the failed tail buffered, then resume list reads a margin back."""
@@ -351,7 +363,7 @@ class LogStream:
         floor = t - MARGIN_NS
         if self.tail is not None and not self.caught_up and self.tail.min_ns is not None:
             floor = min(floor, self.tail.min_ns)  # the tail's backlog may repeat what the list returned
-        self.recent.prune(floor if (self.tail is not None or tail) else t)
+        self.recent.prune(floor if (self.tail is not None or tail or self.tasks > 1) else t)
         new_token, token_t = token if token else (None, None)
         new = Cursor(t=t, ids=tuple(sorted(at_t)), token=new_token, token_t=token_t if new_token else None)
         if not lines and new.t == cur.t and new.token == cur.token and set(new.ids) == set(cur.ids):

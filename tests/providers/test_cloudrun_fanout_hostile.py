@@ -86,3 +86,17 @@ def test_list_reads_keep_the_lines_of_a_task_that_cloud_logging_ingests_later_th
     result, seen = fan_out(polling if tail == "polling" else provider, 3)
     assert result.exit_status == 0
     assert Counter(seen.messages) == Counter(f"[{i}] copy {i} tick {k}" for i in range(3) for k in range(40))
+
+
+def test_parallelism_n_is_accepted_when_the_jobs_own_is_larger_than_n(
+    provider: CloudRunProvider, fake: FakeGcp
+) -> None:
+    """A job of parallelism 10 runs an execution of 4 tasks 4 at a time: `--tasks 4 --parallelism 4` is what runs."""
+    job(fake).max_retries = 0
+    job(fake).parallelism = 10
+    fake.script(Script(start_after=0.1, run_for=0.3, lines=lines(["done"])))
+    result, seen = fan_out(provider, 4, parallelism=4)
+    assert result.exit_status == 0
+    assert Counter(seen.messages) == Counter(f"[{i}] done" for i in range(4))
+    assert fake.run_requests[0].overrides.task_count == 4
+    assert dict(result.details)["tasks"] == "4 succeeded of 4 tasks (parallelism 4)"

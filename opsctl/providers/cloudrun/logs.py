@@ -311,10 +311,12 @@ class LogStream:
     def _list_from(self, t: int) -> int:
         """Where a list read's filter starts. N > 1 tasks run on different instances and Cloud Logging may list
         one's lines after another's later ones ("late arriving log entries", TailLogEntriesRequest.buffer_window):
-        without a live tail, reading from the last timestamp would skip them, so reads go back a margin (what was
-        read there is remembered, never shown twice). One task's lines arrive about in order: from `t`."""
-        if self.tasks <= 1 or self.tail is not None:
-            return t  # a live tail brings whatever Cloud Logging ingests after it started, late entries included
+        reading from the last timestamp would skip them, so reads go back a margin (what was read there is
+        remembered, never shown twice). That holds while a new tail is not yet proved live too: until then, lines
+        ingested between a list read and the tail's start are the list reads' to find. One task's lines arrive
+        about in order: from `t`."""
+        if self.tasks <= 1:
+            return t
         return min(t, max(self.since_ns, t - MARGIN_NS, self.recent.lost_ns))
 
     def _leave_tail(self, cur: Cursor, cursor: str | None) -> LogPage:

@@ -333,3 +333,59 @@ def test_cloudrun_launch_whose_effect_lands_late_starts_one_execution(
     stack.proxy.settle()
     assert verdict.result is not None and verdict.result.exit_status == 0
     assert [e.env.get("OPSCTL_RUN_ID") for e in stack.fake.executions] == [plan.run_id]
+
+
+FANNED_RUNS, COPIES = 8, 4
+
+
+def test_cloudrun_fanned_runs_under_faults(gcp_stack: Callable[..., GcpStack], seed: int, report: Report) -> None:
+    """`--tasks 4` runs through the faulted network: one execution each, every copy's lines once with its prefix
+    (each task's lines listed a little later than the one before: they run on different instances), and the
+    lowest-index failed copy's exit code."""
+    from collections.abc import Mapping
+
+    from opsctl.providers.cloudrun import CloudRunProvider
+    from opsctl.providers.cloudrun.clients import connect
+    from tests.fakes.gcp import Script, lines
+    from tests.fakes.gcp.harness import staging
+
+    rng = random.Random(seed)
+    stack = gcp_stack(call_faults=GCP_CALL_FAULTS, drops=GCP_DROPS)
+    codes = {run_id(seed, i): [rng.choice([0, 0, 3, 7]) for _ in range(COPIES)] for i in range(FANNED_RUNS)}
+
+    def task(env: Mapping[str, str]) -> Script:
+        i = int(env["CLOUD_RUN_TASK_INDEX"])
+        said = [f"copy {i} line {k}" for k in range(30)]
+        code = codes[env["OPSCTL_RUN_ID"]][i]
+        return Script(start_after=0.1, run_for=1.0, exit_codes=(code,), lines=lines(said, every=0.01, delay=0.2 * i))
+
+    stack.fake.world.default_script = Script(behaviour=task)
+    problems: list[str] = []
+    for name, want in codes.items():
+        provider = CloudRunProvider(staging(stack.fake), connect(stack.address))
+        seen = RecordingObserver()
+        spec = replace(plan_spec(make_plan(rng, name, exit_code=0), task="fanned"), tasks=COPIES)
+        try:
+            result = Runner(provider, spec, seen, retry=RETRY, timing=provider.timing.scaled(SCALE)).run()
+        except OpsctlError as e:
+            problems.append(f"{name}: opsctl gave up: {e}")
+            continue
+        finally:
+            provider.close()
+        failed = [c for c in want if c]
+        if result.exit_status != (failed[0] if failed else 0):
+            problems.append(f"{name}: exit {result.exit_status}, copies exited {want}")
+        expected = Counter(f"[{i}] copy {i} line {k}" for i in range(COPIES) for k in range(30))
+        if Counter(seen.messages) != expected:
+            problems.append(f"{name}: logs differ: {_diff(sorted(expected), seen.messages)}")
+        if [t.exit_code for t in result.tasks] != want:
+            problems.append(f"{name}: copies {[t.exit_code for t in result.tasks]}, expected {want}")
+    executions = Counter(e.env.get("OPSCTL_RUN_ID") for e in stack.fake.executions)
+    problems += [f"{name}: {n} executions" for name, n in executions.items() if n != 1]
+    calls, faults = sum(stack.proxy.counts().values()), stack.proxy.faults()
+    faults.pop("latency", 0)
+    report(
+        f"faults: cloudrun fan-out {FANNED_RUNS} runs x {COPIES} copies, {len(problems)} problems; {calls} gRPC "
+        f"calls, {sum(faults.values())} failed"
+    )
+    assert not problems, "\n".join(problems)

@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 
 from opsctl.model import LogLine, LogPage
-from opsctl.providers.cloudrun.platform import Ends, labels
+from opsctl.providers.cloudrun.platform import Ends, copy_of
 
 PAGE_SIZE = 1000  # the API's maximum
 MARGIN_NS = 10 * 1_000_000_000  # how far back list reads resume after the tail failed
@@ -72,9 +72,9 @@ def entry_ns(entry: Any) -> int:
     return int(entry.timestamp.seconds) * NS + int(entry.timestamp.nanos)
 
 
-def to_line(entry: Any, copies: bool = False) -> LogLine:
-    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload); with
-    `copies` (task_count > 1), the line's copy is the task index Cloud Run labels the entry with."""
+def to_line(entry: Any, tasks: int = 1) -> LogLine:
+    """A raw `google.logging.v2.LogEntry` → LogLine (Cloud Run turns JSON stdout lines into jsonPayload); in an
+    execution of `tasks` > 1 tasks, the line's copy is the task index Cloud Run labels the entry with."""
     kind = entry.WhichOneof("payload")
     if kind == "text_payload":
         message = entry.text_payload.rstrip("\n")
@@ -91,8 +91,7 @@ def to_line(entry: Any, copies: bool = False) -> LogLine:
     stream = "stderr" if log.endswith("stderr") else "stdout" if log.endswith("stdout") else "system"
     seconds, nanos = entry.timestamp.seconds, entry.timestamp.nanos
     stamp = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-    copy = labels(entry)[0] if copies else None
-    return LogLine(message=message, timestamp=stamp, stream=stream, copy=copy)
+    return LogLine(message=message, timestamp=stamp, stream=stream, copy=copy_of(entry, tasks))
 
 
 def _plain(value: Any) -> Any:
@@ -138,6 +137,7 @@ class Recent:
         self._order: deque[tuple[int, str]] = deque()
         self._ids: set[str] = set()
         self._cap = cap
+        self.lost_ns = 0  # the newest timestamp among ids forgotten because of the cap (re-reading from it repeats)
 
     def __contains__(self, insert_id: str) -> bool:
         return insert_id in self._ids
@@ -147,7 +147,9 @@ class Recent:
         self._order.append((ns, insert_id))
         self._ids.add(insert_id)
         if len(self._order) > self._cap:
-            self._ids.discard(self._order.popleft()[1])
+            ns, dropped = self._order.popleft()
+            self._ids.discard(dropped)
+            self.lost_ns = max(self.lost_ns, ns)
 
     def prune(self, floor: int) -> None:
         """Forget ids read before `floor` (roughly: ids are kept in read order, which is nearly time order)."""
@@ -244,10 +246,10 @@ class LogStream:
         lister: Lister,
         tailer: Callable[[str], TailSession] | None,
         *,
-        copies: bool = False,
+        tasks: int = 1,
     ) -> None:
         self.since_ns = since_ns
-        self.copies = copies  # an execution of N > 1 tasks: every line names its copy
+        self.tasks = tasks  # the execution's task count: with N > 1, every line names its copy
         self.filter_for = filter_for
         self.lister = lister
         self.tailer = tailer
@@ -296,7 +298,7 @@ class LogStream:
         if self.tail is not None:
             self._proved = self._proved or self.tail.arrived > 0
             self._arrived_at_list = self.tail.arrived
-        filter_t = cur.token_t if cur.token and cur.token_t is not None else cur.t
+        filter_t = cur.token_t if cur.token and cur.token_t is not None else self._list_from(cur.t)
         entries, token = self.lister(self.filter_for(filter_t), cur.token)
         items = [(entry_ns(e), e.insert_id, e) for e in entries]
         page = self._page(cur, cursor, items, (token or None, filter_t), bool(token), tail=False)
@@ -305,6 +307,17 @@ class LogStream:
             self.tail.caught_up()
             self.caught_up = True
         return page
+
+    def _list_from(self, t: int) -> int:
+        """Where a list read's filter starts. N > 1 tasks run on different instances and Cloud Logging may list
+        one's lines after another's later ones ("late arriving log entries", TailLogEntriesRequest.buffer_window):
+        reading from the last timestamp would skip them, so reads go back a margin (what was read there is
+        remembered, never shown twice). That holds while a new tail is not yet proved live too: until then, lines
+        ingested between a list read and the tail's start are the list reads' to find. One task's lines arrive
+        about in order: from `t`."""
+        if self.tasks <= 1:
+            return t
+        return min(t, max(self.since_ns, t - MARGIN_NS, self.recent.lost_ns))
 
     def _leave_tail(self, cur: Cursor, cursor: str | None) -> LogPage:
         """Deliver what the failed tail buffered, then resume list reads a margin back."""
@@ -340,7 +353,7 @@ class LogStream:
         for ns, insert_id, payload in items:
             seen = (ns == cur.t and insert_id in cur.ids) or insert_id in self.recent
             if not seen:
-                line = self.ends.see(payload, to_line(payload, self.copies))
+                line = self.ends.see(payload, to_line(payload, self.tasks))
                 if line is not None:
                     lines.append(line)
                 self.recent.add(ns, insert_id)
@@ -352,7 +365,7 @@ class LogStream:
         floor = t - MARGIN_NS
         if self.tail is not None and not self.caught_up and self.tail.min_ns is not None:
             floor = min(floor, self.tail.min_ns)  # the tail's backlog may repeat what the list returned
-        self.recent.prune(floor if (self.tail is not None or tail) else t)
+        self.recent.prune(floor if (self.tail is not None or tail or self.tasks > 1) else t)
         new_token, token_t = token if token else (None, None)
         new = Cursor(t=t, ids=tuple(sorted(at_t)), token=new_token, token_t=token_t if new_token else None)
         if not lines and new.t == cur.t and new.token == cur.token and set(new.ids) == set(cur.ids):

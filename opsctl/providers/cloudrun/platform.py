@@ -19,12 +19,26 @@ SYSTEM_LOG = "run.googleapis.com%2Fvarlog%2Fsystem"
 _EXIT = re.compile(r"^Container called exit\((-?\d+)\)\.$")
 
 
-def labels(entry: Any) -> tuple[int, int]:
-    """The (task index, attempt) an entry belongs to (0, 0 when unlabelled)."""
+def _number(value: str | None) -> int | None:
+    """A label's count: ASCII digits only, at most 9 of them (a task sets its own labels through structured
+    logging, so a value can be anything: `²` is a digit to str.isdigit() and 5,000 digits are too many for int())."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
+        return None
+    return int(value)
+
+
+def labels(entry: Any) -> tuple[int | None, int]:
+    """The (task index, attempt) an entry belongs to: index None when its label is missing or not a count."""
     values = entry.labels
-    index = values.get("run.googleapis.com/task_index", "0")
-    attempt = values.get("run.googleapis.com/task_attempt", "0")
-    return (int(index) if index.isdigit() else 0, int(attempt) if attempt.isdigit() else 0)
+    attempt = _number(values.get("run.googleapis.com/task_attempt"))
+    return _number(values.get("run.googleapis.com/task_index")), attempt or 0
+
+
+def copy_of(entry: Any, tasks: int) -> int | None:
+    """The copy a line of an execution of `tasks` tasks belongs to (None for N = 1, or when its label names no
+    task of this execution: shown without a copy rather than as another copy's)."""
+    index = labels(entry)[0]
+    return index if tasks > 1 and index is not None and index < tasks else None
 
 
 def is_platform(entry: Any) -> bool:
@@ -47,9 +61,12 @@ class Ends:
         text = line.message.strip()
         exited = _EXIT.match(text)
         if exited:
-            self._ended.add((task, attempt))
+            if task is not None:  # an exit that names no task ends none
+                self._ended.add((task, attempt))
             if exited.group(1) == "0":
                 return None  # a clean exit needs no notice
+        if task is None:
+            return LogLine(message=f"Cloud Run: {text}", timestamp=line.timestamp, stream="platform")
         where = f"task {task}" + (f", attempt {attempt + 1}" if attempt else "")
         return LogLine(
             message=f"Cloud Run ({where}): {text}", timestamp=line.timestamp, stream="platform", copy=line.copy

@@ -262,7 +262,7 @@ class CloudRunProvider:
                 lambda ns: self.job.log_filter(ref.id, ns),
                 self._lister(ref),
                 tailer,
-                copies=self._counts.get(ref.id, 1) > 1,
+                tasks=self._counts.get(ref.id, 1),
             )
             stream.ends.last_attempts = self._last_attempts.get(ref.id)
             self._streams[ref.id] = stream

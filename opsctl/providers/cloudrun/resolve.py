@@ -109,10 +109,11 @@ class Job:
         return self._container
 
     def check_parallelism(self, tasks: int, parallelism: int | None) -> None:
-        """--parallelism K must be the job's own: a RunJob can override task_count, never parallelism (GetJob first)."""
+        """--parallelism K must be what the job runs N tasks at: a RunJob can override task_count, never parallelism
+        (GetJob first). That is the job's own, capped at N (0: as many as possible, so N)."""
         self.container()
         own = self.parallelism
-        if parallelism is None or parallelism == own or (own == 0 and parallelism == tasks):
+        if parallelism is None or parallelism == min(own or tasks, tasks):
             return
         runs = "as many tasks at once as Cloud Run can" if own == 0 else f"{own} task{'s' * (own != 1)} at a time"
         raise UsageError(

@@ -311,7 +311,8 @@ class Execution:
             name=self.name,
             job=self.job.name.rsplit("/", 1)[-1],
             task_count=self.task_count,
-            parallelism=self.parallelism or self.task_count,
+            # "Must be <= task_count" (googleapis google/cloud/run/v2/execution.proto, Execution.parallelism).
+            parallelism=min(self.parallelism or self.task_count, self.task_count),
             log_uri=f"https://console.cloud.google.com/logs/viewer?execution={self.short}",
         )
         _stamp(ex.create_time, self.created_ns)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from opsctl.errors import NotFound, OpsctlError
 from opsctl.model import LogPage, RunInfo, RunRef, RunSpec, State, Status
 from opsctl.providers.ecs.clients import EcsClients
-from opsctl.providers.ecs.launch import run_copies, stop_task
+from opsctl.providers.ecs.launch import run_copies, started_by, stop_task
 from opsctl.providers.ecs.logs import read_copies
 from opsctl.providers.ecs.resolve import Resolver, task_id
 from opsctl.providers.ecs.status import copies_info, copies_status, copy_of, launched_with, members
@@ -142,15 +142,23 @@ class Copies:
         if run is not None:
             return run
         arns = [*self.clients.task_arns(desired="RUNNING"), *self.clients.task_arns(desired="STOPPED")]
-        tasks = [t for t in self.clients.describe(arns) if launched_with(t, "OPSCTL_RUN_ID") == run_id]
+        # Only tasks opsctl started for this environment: another task given this OPSCTL_RUN_ID (by mistake or
+        # not) is neither watched nor stopped as a copy of the run.
+        prefix = started_by(self.clients.env.name, "")
+        tasks = [
+            t
+            for t in self.clients.describe(arns)
+            if (t.get("startedBy") or "").startswith(prefix) and launched_with(t, "OPSCTL_RUN_ID") == run_id
+        ]
         if not tasks:
             raise self._not_found(run_id)
+        oldest = min(tasks, key=lambda t: str(t.get("createdAt") or ""))
+        tasks = [t for t in tasks if t.get("startedBy") == oldest.get("startedBy")]  # one run: one task's tasks
         copies = members(tasks)
         if copies:
             count = max(copy[1] for copy in map(copy_of, tasks) if copy is not None)
             run = _Run(count, {i: t["taskArn"] for i, t in copies.items()})
         else:
-            oldest = min(tasks, key=lambda t: str(t.get("createdAt") or ""))
             run = _Run(1, {0: oldest["taskArn"]})
         self._runs[run_id] = run
         return run

@@ -13,15 +13,20 @@ from pathlib import Path
 
 from tests.fakes import moto_ecs
 from tests.fakes.faultproxy import FaultProxy
-from tests.fakes.moto_ecs import EcsWorld
+from tests.fakes.moto_ecs import EcsWorld, FakeAgent, override_env
 from tests.providers.test_ecs_cli import SEED_TOML
-from tests.providers.test_ecs_fanout import ENV, detach, opsctl, ours, play
+from tests.providers.test_ecs_fanout import ENV, detach, index, lines_of, opsctl, ours, play
 
 
 def token_copy(body: bytes) -> int:
     """The copy index a RunTask request is for, from its clientToken (`…-c<i>`)."""
     token = str(json.loads(body)["clientToken"])
     return int(token.rsplit("-c", 1)[1].split("-", 1)[0])
+
+
+def polls(proxy: FaultProxy) -> int:
+    """The run's polls so far: DescribeTasks without tags (the guard and history ask for tags)."""
+    return sum(1 for c in proxy.calls if c.operation == "DescribeTasks" and b"TAGS" not in c.body)
 
 
 def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
@@ -91,3 +96,87 @@ def test_a_foreign_task_does_not_change_the_copy_count(ecs_world: EcsWorld, tmp_
         cli = opsctl(tmp_path, "wait", "staging", run_id, "--output", "json")
     assert cli.code == 0, cli.output
     assert [t["index"] for t in json.loads(cli.stdout)["tasks"]] == [0, 1]
+
+
+# -- another process while copies are being launched -----------------------------------------------------------
+
+
+def test_wait_from_another_process_while_copies_launch_sees_every_copy(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """`wait` started when only copies 0 and 1 exist finds copies 2 and 3 once they are launched."""
+    reached, release = hold_copy(moto_proxy, 1)
+    go = threading.Event()  # the copies run only once every one was launched
+    agent = FakeAgent(
+        ecs_world,
+        lines=lambda task: (go.wait(60), lines_of(index(task)))[1],
+        exit_code=lambda task: 6 if index(task) == 3 else 0,
+    )
+    with agent:
+        proc = start(tmp_path, "--tasks", "4", "--detach")
+        assert reached.wait(60)
+        run_id = override_env(ours(ecs_world)[0])["OPSCTL_RUN_ID"]
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "opsctl", "wait", "staging", run_id, "--output", "json"],
+            cwd=tmp_path,
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while polls(moto_proxy) < 1 and waiter.poll() is None:  # the waiter found copies 0 and 1 and polled
+            threading.Event().wait(0.05)
+        release.set()
+        proc.communicate(timeout=120)
+        go.set()
+        out, err = waiter.communicate(timeout=120)
+    assert agent.errors == []
+    assert waiter.returncode == 6, err
+    assert [t["exit_code"] for t in json.loads(out)["tasks"]] == [0, 0, 0, 6]
+
+
+# -- copies ECS stops showing -----------------------------------------------------------------------------------
+
+
+def test_a_copy_ecs_forgets_after_it_stopped_keeps_its_exit_code(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A run longer than the hour ECS shows stopped tasks for: copy 0 ended long ago and is gone from
+    DescribeTasks (failures: MISSING) when copy 1 ends; copy 0's exit code 0 was seen and stands."""
+    proc = start(tmp_path, "--tasks", "2", "--output", "json")
+    while len(ours(ecs_world)) < 2 and proc.poll() is None:
+        threading.Event().wait(0.05)
+    first, second = sorted(ours(ecs_world), key=index)
+    ecs_world.print(first.task_arn, ["copy 0 done"])
+    moto_ecs.script_stop(first, exit_code=0)
+    seen = polls(moto_proxy)
+    while polls(moto_proxy) < seen + 2 and proc.poll() is None:  # opsctl's poll has seen copy 0 stopped
+        threading.Event().wait(0.05)
+    moto_ecs.forget(ecs_world, first.task_arn)
+    ecs_world.print(second.task_arn, ["copy 1 done"])
+    moto_ecs.script_stop(second, exit_code=0)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert [t["exit_code"] for t in json.loads(out)["tasks"]] == [0, 0]
+
+
+def test_describe_tasks_missing_a_running_copy_does_not_end_the_run(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """ECS is eventually consistent: a DescribeTasks may answer MISSING for a task that runs. That copy is not
+    taken for stopped, so the run does not end (nor leave it running) while it runs."""
+    proc = start(tmp_path, "--tasks", "2", "--output", "json")
+    while len(ours(ecs_world)) < 2 and proc.poll() is None:
+        threading.Event().wait(0.05)
+    first, second = sorted(ours(ecs_world), key=index)
+    while polls(moto_proxy) < 1 and proc.poll() is None:  # watching: the guard's lookups are done
+        threading.Event().wait(0.05)
+    moto_ecs.script_stop(first, exit_code=0)
+    moto_proxy.rewrite("DescribeTasks", moto_ecs.missing(second.task_arn), count=2)
+    while moto_proxy.rewritten("DescribeTasks") < 2 and proc.poll() is None:
+        threading.Event().wait(0.05)
+    ecs_world.print(second.task_arn, ["copy 1 done"])
+    moto_ecs.script_stop(second, exit_code=4)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, err
+    assert [t["exit_code"] for t in json.loads(out)["tasks"]] == [0, 4]

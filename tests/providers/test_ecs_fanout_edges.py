@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from tests.conftest import run_cli
 from tests.fakes import moto_ecs
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.moto_ecs import EcsWorld, FakeAgent, override_env
@@ -96,6 +97,29 @@ def test_a_foreign_task_does_not_change_the_copy_count(ecs_world: EcsWorld, tmp_
         cli = opsctl(tmp_path, "wait", "staging", run_id, "--output", "json")
     assert cli.code == 0, cli.output
     assert [t["index"] for t in json.loads(cli.stdout)["tasks"]] == [0, 1]
+
+
+# -- a launch that gives up part-way ---------------------------------------------------------------------------
+
+
+def test_a_launch_that_gives_up_mid_set_stops_the_copies_it_started(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """RunTask throttled from copy 2 on, past every retry: copies 0 and 1 must not be left running."""
+
+    def after(request: bytes, response: bytes) -> None:
+        if token_copy(request) == 1:
+            moto_proxy.arm("RunTask", "throttle", count=10_000)
+
+    moto_proxy.after("RunTask", after)
+    (tmp_path / "opsctl.toml").write_text(SEED_TOML)
+    cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
+    cli = run_cli(*cmd, cwd=tmp_path, env={**ENV, "OPSCTL_RETRY_ATTEMPTS": "3"})
+    assert cli.code == 75, cli.output
+    assert "its copies that started were stopped" in cli.stderr, cli.stderr
+    tasks = ours(ecs_world)
+    assert sorted(index(t) for t in tasks) == [0, 1], cli.output
+    assert all(t.desired_status == "STOPPED" for t in tasks), cli.output
 
 
 # -- another process while copies are being launched -----------------------------------------------------------

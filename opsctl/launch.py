@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from opsctl.cancel import CancelToken
-from opsctl.errors import NotStarted, OpsctlError, TemporaryFailure
+from opsctl.errors import NotFound, NotStarted, OpsctlError, TemporaryFailure, UsageError
 from opsctl.model import RunRef, RunSpec, Timing
 from opsctl.providers import Provider
 from opsctl.retry import Retrying
@@ -65,12 +65,33 @@ class Launch:
             except OpsctlError:
                 found = None
             if found is None:
+                self._call_off()
                 raise
             return found
         if self.ambiguous and self.timing.find_window_s > 0:
             # An earlier attempt may still take effect after this one did: check again once the window passed.
             self.recheck_at = self.clock() + self.timing.find_window_s
         return ref
+
+    def _call_off(self) -> None:
+        """A fanned-out launch that gave up may have started some of its copies (ECS: one call per copy): stop
+        them, as a run is all its copies or none. The run id names such a run (FANOUT.md); where it does not (one
+        call launches every copy: nothing started), the provider refuses it and there is nothing to stop."""
+        if self.spec.tasks <= 1:
+            return
+        run_id = self.spec.run_id
+        try:
+            ref = self.provider.ref(run_id)
+            self.call("stop", lambda: self.provider.stop(ref, f"opsctl: the launch of run {run_id} gave up"))
+        except (NotFound, UsageError):
+            return  # no run by that name: nothing started
+        except OpsctlError as e:
+            self.observer.notice(
+                f"could not stop what the launch of run {run_id} started ({visible(str(e))}); check with: "
+                f"opsctl stop {self.spec.env} {run_id}"
+            )
+            return
+        self.observer.notice(f"the launch of run {run_id} gave up: its copies that started were stopped")
 
     def again(self) -> RunRef:
         """Launch anew after the run started nothing (it never ran: no capacity)."""

@@ -10,7 +10,7 @@ Kinds: `throttle` (400 ThrottlingException), `error500` (500 InternalFailure), `
 without forwarding), `drop_after` (forward, discard moto's answer, hang up), `latency` (sleep `delay_s`
 first; it adds to whichever other fault fires on the same call), `error` (a given status, code and
 message, e.g. ExpiredTokenException) and `respond` (a given status and JSON body, e.g. RunTask's HTTP
-200 with `failures`).
+200 with `failures`). `rewrite` changes moto's own answers (e.g. a DescribeTasks that misses one task).
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self._faults: list[Fault] = []
         self._hooks: list[tuple[str, Callable[[bytes, bytes], None]]] = []
+        self._rewrites: list[list[Any]] = []  # [match, fn, calls left, calls rewritten]
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         proxy = self
@@ -143,17 +144,41 @@ class FaultProxy:
         with self._lock:
             self._hooks.append((match, hook))
 
+    def rewrite(self, match: str, fn: Callable[[bytes, bytes], bytes | None], *, count: int = 1) -> None:
+        """Answer the next `count` calls of `match` that `fn(request_body, response_body)` changes (a new body;
+        None: leave that answer alone) with the changed body instead of moto's."""
+        with self._lock:
+            self._rewrites.append([match, fn, count, 0])
+
+    def rewritten(self, match: str) -> int:
+        """How many answers of `match` were rewritten so far."""
+        with self._lock:
+            return sum(r[3] for r in self._rewrites if r[0] == match)
+
+    def _rewrite(self, operation: str, body: bytes, payload: bytes) -> bytes:
+        with self._lock:
+            for rule in self._rewrites:
+                if rule[0] in ("*", operation) and rule[2] > 0:
+                    changed = rule[1](body, payload)
+                    if changed is not None:
+                        rule[2] -= 1
+                        rule[3] += 1
+                        return bytes(changed)
+        return payload
+
     def disarm(self) -> None:
         """Remove every fault and hook."""
         with self._lock:
             self._faults.clear()
             self._hooks.clear()
+            self._rewrites.clear()
 
     def reset(self) -> None:
         """Remove every fault and hook and forget the calls seen."""
         with self._lock:
             self._faults.clear()
             self._hooks.clear()
+            self._rewrites.clear()
             self.calls.clear()
 
     def _after(self, operation: str, body: bytes, payload: bytes) -> None:
@@ -216,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(fault)
         status, headers, payload = self._forward(body)
         self.owner._after(operation, body, payload)
+        if status == 200:
+            payload = self.owner._rewrite(operation, body, payload)
         if kind == "drop_after":
             return self._hang_up()
         self.send_response(status)

@@ -280,6 +280,29 @@ def script_failed_to_start(task: Any, reason: str) -> None:
         c.exitCode = None
 
 
+def forget(world: EcsWorld, task_arn: str) -> None:
+    """ECS no longer shows a stopped task: stopped tasks stay visible for at least an hour, then DescribeTasks
+    answers MISSING for them and ListTasks leaves them out (ECS API reference, DescribeTasks / ListTasks)."""
+    ecs_backends[ACCOUNT][REGION].tasks[world.cluster].pop(task_arn)
+
+
+def missing(task_arn: str) -> Callable[[bytes, bytes], bytes | None]:
+    """A DescribeTasks answer rewritten as if ECS did not know `task_arn` yet: the ECS API is eventually
+    consistent, and a task just started can be answered with `failures: [{arn, reason: MISSING}]` (ECS API
+    reference, "Request eventual consistency"; cloud-apis.md §1)."""
+
+    def rewrite(request: bytes, response: bytes) -> bytes | None:
+        doc = json.loads(response)
+        tasks = doc.get("tasks") or []
+        if not any(t.get("taskArn") == task_arn for t in tasks):
+            return None
+        doc["tasks"] = [t for t in tasks if t.get("taskArn") != task_arn]
+        doc["failures"] = [*(doc.get("failures") or []), {"arn": task_arn, "reason": "MISSING"}]
+        return json.dumps(doc).encode()
+
+    return rewrite
+
+
 def _overridden(task: Any) -> str | None:
     overrides = (task.overrides or {}).get("containerOverrides") or []
     return str(overrides[0]["name"]) if overrides and overrides[0].get("name") else None

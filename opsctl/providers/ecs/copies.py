@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from opsctl.errors import NotFound, OpsctlError
 from opsctl.model import LogPage, RunInfo, RunRef, RunSpec, State, Status
 from opsctl.providers.ecs.clients import EcsClients
-from opsctl.providers.ecs.launch import run_copies, stop_task
+from opsctl.providers.ecs.launch import run_copies, started_by, stop_task
 from opsctl.providers.ecs.logs import read_copies
 from opsctl.providers.ecs.resolve import Resolver, task_id
 from opsctl.providers.ecs.status import copies_info, copies_status, copy_of, launched_with, members
@@ -40,6 +40,19 @@ class _Run:
     ended: dict[int, datetime] = field(default_factory=dict)  # copies seen STOPPED → when their output ended
     waiting: frozenset[int] = frozenset()  # copies last seen before RUNNING: no log stream yet
     polled: bool = False  # watched (run, wait, logs --follow): log reads are paced; a one-off `logs` reads all
+    seen: dict[int, TaskTypeDef] = field(default_factory=dict)  # each copy's last description
+    misses: dict[int, int] = field(default_factory=dict)  # polls in a row in which ECS did not show a copy
+    started_by: str | None = None  # found by a fresh process: where copies launched since then are listed
+    others: set[str] = field(default_factory=set)  # tasks listed there that are not copies of this run
+
+
+# ECS is eventually consistent (ECS API reference, RunTask): a task just started, or one that runs, can be
+# answered MISSING for a while. A copy is taken for gone only after this many polls in a row without it.
+MISSES = 3
+
+
+def _stopped(task: TaskTypeDef | None) -> bool:
+    return task is not None and task.get("lastStatus") in ("STOPPED", "DELETED")
 
 
 class Copies:
@@ -78,14 +91,29 @@ class Copies:
         return run.arns[min(run.arns)] if run.count == 1 else None
 
     def poll(self, run_id: str) -> Status:
-        """One DescribeTasks of every copy (≤ 20), folded into the run's status."""
+        """One DescribeTasks of the copies not seen stopped (≤ 20), folded into the run's status with what earlier
+        polls saw of the others: ECS forgets a stopped task after about an hour, a long run's copy keeps its exit
+        code. A copy ECS does not show for a poll or two is taken as last seen (or still starting)."""
         run = self._run(run_id)
-        ecs, cluster, arns = self.clients.ecs, self.clients.env.cluster, list(run.arns.values())
-        resp = self.clients.call("ecs", "DescribeTasks", lambda: ecs.describe_tasks(cluster=cluster, tasks=arns))
-        found = {t.get("taskArn"): t for t in resp.get("tasks") or []}
-        if not found:
-            raise self._not_found(run_id)
-        tasks = {i: found[a] for i, a in run.arns.items() if a in found}
+        if run.started_by and len(run.arns) < run.count:
+            self._look_again(run_id, run, run.started_by)  # copies its launcher started after this process looked
+        live = {i: a for i, a in run.arns.items() if not _stopped(run.seen.get(i))}
+        if live:
+            ecs, cluster, arns = self.clients.ecs, self.clients.env.cluster, list(live.values())
+            resp = self.clients.call("ecs", "DescribeTasks", lambda: ecs.describe_tasks(cluster=cluster, tasks=arns))
+            found = {t.get("taskArn"): t for t in resp.get("tasks") or []}
+            for index, arn in live.items():
+                if arn in found:
+                    run.seen[index], run.misses[index] = found[arn], 0
+                else:
+                    run.misses[index] = run.misses.get(index, 0) + 1
+        tasks: dict[int, TaskTypeDef] = {}
+        for index, arn in run.arns.items():
+            if run.misses.get(index, 0) < MISSES:
+                tasks[index] = run.seen.get(index) or {"taskArn": arn, "lastStatus": "PROVISIONING"}
+        if run.started_by and len(run.arns) < run.count and not all(map(_stopped, tasks.values())):
+            for index in set(range(run.count)) - set(run.arns):  # not listed yet: its launcher may be starting it
+                tasks[index] = {"taskArn": "-", "lastStatus": "PROVISIONING"}
         target = self.resolver.cached
         status = copies_status(tasks, run.count, target.container if target else None, self.clients.env.name)
         now = datetime.now(UTC)
@@ -98,6 +126,18 @@ class Copies:
         if status.state is State.STOPPED and target is not None and target.logs is None:
             return replace(status, details=(*status.details, ("Logs", "not streamed (no awslogs log configuration)")))
         return status
+
+    def _look_again(self, run_id: str, run: _Run, by: str) -> None:
+        """ListTasks by the run's startedBy (`by`), and DescribeTasks of the tasks not seen before: copies found
+        join the run."""
+        known = set(run.arns.values()) | run.others
+        new = [a for a in self.clients.task_arns(started_by=by) if a not in known]
+        for task in self.clients.describe(new) if new else []:
+            copy = copy_of(task) if launched_with(task, "OPSCTL_RUN_ID") == run_id else None
+            if copy is None or copy[0] in run.arns or copy[0] >= run.count:
+                run.others.add(task["taskArn"])
+            else:
+                run.arns[copy[0]], run.seen[copy[0]] = task["taskArn"], task
 
     def read_logs(self, run_id: str, cursor: str | None) -> LogPage:
         """A page of every copy's awslogs stream (one GetLogEvents each, complete streams skipped)."""
@@ -113,6 +153,8 @@ class Copies:
         """StopTask for every copy not seen stopped (stopping a stopped task is harmless); the first error, if
         any, once every copy was asked."""
         run = self._run(run_id)
+        if run.started_by and len(run.arns) < run.count:
+            self._look_again(run_id, run, run.started_by)  # copies its launcher started since
         failed: OpsctlError | None = None
         for index, arn in sorted(run.arns.items()):
             if index in run.ended:
@@ -142,15 +184,24 @@ class Copies:
         if run is not None:
             return run
         arns = [*self.clients.task_arns(desired="RUNNING"), *self.clients.task_arns(desired="STOPPED")]
-        tasks = [t for t in self.clients.describe(arns) if launched_with(t, "OPSCTL_RUN_ID") == run_id]
+        # Only tasks opsctl started for this environment: another task given this OPSCTL_RUN_ID (by mistake or
+        # not) is neither watched nor stopped as a copy of the run.
+        prefix = started_by(self.clients.env.name, "")
+        tasks = [
+            t
+            for t in self.clients.describe(arns)
+            if (t.get("startedBy") or "").startswith(prefix) and launched_with(t, "OPSCTL_RUN_ID") == run_id
+        ]
         if not tasks:
             raise self._not_found(run_id)
+        oldest = min(tasks, key=lambda t: str(t.get("createdAt") or ""))
+        tasks = [t for t in tasks if t.get("startedBy") == oldest.get("startedBy")]  # one run: one task's tasks
         copies = members(tasks)
         if copies:
             count = max(copy[1] for copy in map(copy_of, tasks) if copy is not None)
-            run = _Run(count, {i: t["taskArn"] for i, t in copies.items()})
+            arns_of = {i: t["taskArn"] for i, t in copies.items()}
+            run = _Run(count, arns_of, seen=dict(copies), started_by=oldest.get("startedBy"))
         else:
-            oldest = min(tasks, key=lambda t: str(t.get("createdAt") or ""))
             run = _Run(1, {0: oldest["taskArn"]})
         self._runs[run_id] = run
         return run

@@ -443,6 +443,7 @@ class Runner:
 
 def _reported(copies: tuple[Copy, ...]) -> dict[str, Any] | None:
     """A fanned-out run's result: that of the copy whose exit code the run reports (the lowest-index failed
-    copy, else copy 0); every copy's own is in RunResult.tasks."""
+    copy), else None — one copy's fields (`checked: 1` of a sweep) would pass for the whole run's in the
+    summary; every copy's own result is in RunResult.tasks."""
     failed = [c for c in copies if c.failed]
-    return min(failed or copies, key=lambda c: c.index).result
+    return min(failed, key=lambda c: c.index).result if failed else None

@@ -432,13 +432,11 @@ class Runner:
         )
 
     def _copies(self, status: Status | None) -> tuple[Copy, ...]:
-        """Each copy as last seen, with the result line it printed (its cloud words already made visible)."""
+        """Each copy as last seen, with the result line it printed (its reason already redacted and made visible
+        by _poll, which every status passes through)."""
         if status is None or not status.copies:
             return ()
-        return tuple(
-            replace(c, result=self._results.get(c.index), reason=self._redact(c.reason) if c.reason else None)
-            for c in status.copies
-        )
+        return tuple(replace(c, result=self._results.get(c.index)) for c in status.copies)
 
 
 def _reported(copies: tuple[Copy, ...]) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +14,13 @@ import pytest
 
 from opsctl import fanout
 from opsctl.errors import UsageError
-from opsctl.model import Copy, Outcome, RunRef, RunResult, State, fold_copies
+from opsctl.model import Copy, LogLine, LogPage, Outcome, RunRef, RunResult, State, Status, fold_copies
+from opsctl.runner import RetryPolicy, Runner
 from opsctl.sinks.github import COPY_ROWS_MAX, step_summary
 from opsctl.sinks.stdout import FAILED_SHOWN, print_summary, result_json, summary_rows
 from tests.conftest import run_cli
+from tests.contract import RecordingObserver, make_spec
+from tests.fakes.scripted import FakeClock, ScriptedProvider
 
 S, R, P = State.STOPPED, State.RUNNING, State.PENDING
 
@@ -259,3 +262,44 @@ def test_the_action_output_names_the_failed_copies(tmp_path: Path) -> None:
 
     assert output_values(fanned((S, 0), (S, 0)))["failed-copies"] == ""
     assert output_values(fanned((S, 3), (S, 0), (S, None), (S, 1)))["failed-copies"] == "0,2,3"
+
+
+def test_copy_reasons_and_tags_from_the_cloud_are_redacted_and_made_visible_once() -> None:
+    """The copies' words (a stop reason, a task name) come from the cloud: the runner masks secrets in them and
+    shows escapes as text, like any status reason; each copy's result line is kept by its index."""
+
+    @dataclass
+    class TwoCopies(ScriptedProvider):
+        """The scripted run, seen as two copies: copy 1 stops with a hostile reason."""
+
+        def poll(self, ref: RunRef) -> Status:
+            status = super().poll(ref)
+            if status.state is not S:
+                return status
+            cs = (
+                Copy(0, "task-0", S, 0),
+                Copy(1, "task-1\x1b[2J", S, 4, reason="OOM hunter2 \x1b]8;;https://evil.example\x07x"),
+            )
+            _, code, reason = fold_copies(cs)
+            return replace(status, exit_code=code, reason=reason, copies=cs)
+
+        def read_logs(self, ref: RunRef, cursor: str | None) -> LogPage:
+            page = super().read_logs(ref, cursor)
+            return replace(page, lines=tuple(replace(ln, copy=i % 2) for i, ln in enumerate(page.lines)))
+
+    clock = FakeClock()
+    lines = [(0.6, '{"ok": true, "copy": 0}'), (0.7, '{"ok": false, "copy": 1, "pw": "hunter2"}')]
+    provider = TwoCopies(clock, finish_at=2.0, exit_code=4, lines=lines)
+    observer = RecordingObserver()
+    spec = make_spec(("task",), secrets=frozenset({"hunter2"}))
+    retry = RetryPolicy(base_s=0.1, max_wait_s=1.0, max_s=100.0, attempts=3)
+    result = Runner(provider, spec, observer, clock=clock, sleep=clock.sleep, retry=retry).run()  # type: ignore[arg-type]
+    assert result.exit_status == 4
+    one = result.tasks[1]
+    assert "hunter2" not in (one.reason or "") and "\x1b" not in (one.reason or "") and "\x1b" not in one.run
+    assert "\\x1b" in (one.reason or "")
+    assert [c.result for c in result.tasks] == [{"ok": True, "copy": 0}, {"ok": False, "copy": 1, "pw": "***"}]
+    assert result.result == {"ok": False, "copy": 1, "pw": "***"}
+    assert "hunter2" not in (result.reason or "")
+    assert [ln.message[:4] for ln in observer.lines] == ["[0] ", "[1] "]
+    assert all(isinstance(ln, LogLine) for ln in observer.lines)

@@ -89,7 +89,7 @@ def fanned_status(run_dir: Path, count: int) -> Status:
     if not exit_file.exists():
         if alive(run_dir):
             return Status(State.RUNNING, "running", started_at=started, copies=_copies(run_dir / "copies.json", count))
-        if not exit_file.exists():
+        if not exit_file.exists():  # and it did not finish between the two checks: lost
             copies = tuple(
                 c if c.state is State.STOPPED else replace(c, state=State.STOPPED, reason=LOST)
                 for c in _copies(run_dir / "copies.json", count)

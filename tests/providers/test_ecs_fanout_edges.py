@@ -122,6 +122,35 @@ def test_a_launch_that_gives_up_mid_set_stops_the_copies_it_started(
     assert all(t.desired_status == "STOPPED" for t in tasks), cli.output
 
 
+def test_a_launch_that_gives_up_stops_a_copy_whose_answer_was_lost(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Copy 1's RunTask takes effect every time but its answer never arrives, and ListTasks lags (ECS is
+    eventually consistent) for every listing the launch makes: the guard's, then one per lookup of the
+    attempts and their retries (OPSCTL_RETRY_ATTEMPTS=3) — 8 in all. The launch gives up not knowing copy 1's
+    task; the stop that calls the run off lists the tasks again (the 9th listing, no longer lagging), so copy 1
+    is stopped too, not left running unwatched."""
+    lagging = 8
+
+    def after_run_task(request: bytes, response: bytes) -> None:
+        if token_copy(request) == 0:
+            moto_proxy.arm("RunTask", "drop_after", count=10_000)
+
+    moto_proxy.after("RunTask", after_run_task)
+    moto_proxy.rewrite("ListTasks", lambda request, response: json.dumps({"taskArns": []}).encode(), count=lagging)
+    (tmp_path / "opsctl.toml").write_text(SEED_TOML)
+    cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
+    cli = run_cli(*cmd, cwd=tmp_path, env={**ENV, "OPSCTL_RETRY_ATTEMPTS": "3"})
+    assert cli.code == 75, cli.output
+    before_stop = [c.operation for c in moto_proxy.calls]
+    before_stop = before_stop[: before_stop.index("StopTask")]
+    # The scenario holds only if every listing before the call-off lagged and the call-off's did not.
+    assert before_stop.count("ListTasks") == lagging + 1, before_stop
+    tasks = ours(ecs_world)
+    assert sorted(index(t) for t in tasks) == [0, 1], cli.output
+    assert all(t.desired_status == "STOPPED" for t in tasks), cli.output
+
+
 # -- another process while copies are being launched -----------------------------------------------------------
 
 

@@ -66,7 +66,7 @@ class Copies:
 
     def launch(self, spec: RunSpec) -> RunRef:
         """RunTask for every copy not started yet (each with its own token), then the run's ref."""
-        run = self._runs.setdefault(spec.run_id, _Run(spec.tasks, {}))
+        run = self._launching(spec)
         run_copies(self.clients, self.resolver.target(), spec, run.arns, self.notes)
         return self.resolver.copies_ref(spec.run_id)
 
@@ -74,10 +74,15 @@ class Copies:
         """After an ambiguous launch: adopt the copies found (`tasks`, by run id) and complete the set, each missing
         copy with its own token (ECS answers a token it has seen with the task it started, so a copy started but
         not listed yet is not started twice); None when no copy is known."""
-        run = self._runs.setdefault(spec.run_id, _Run(spec.tasks, {}))
+        run = self._launching(spec)
         for index, task in members(tasks).items():
             run.arns.setdefault(index, task["taskArn"])
         return self.launch(spec) if run.arns else None
+
+    def _launching(self, spec: RunSpec) -> _Run:
+        """The run this process launches. Its startedBy is known, so a stop after a launch that gave up lists the
+        tasks again and stops a copy whose RunTask answer was lost but which started all the same."""
+        return self._runs.setdefault(spec.run_id, _Run(spec.tasks, {}, started_by=started_by(spec.env, spec.task)))
 
     def duplicates(self, spec: RunSpec, tasks: list[TaskTypeDef]) -> list[str]:
         """Tasks carrying this run id that are not one of its copies (a copy started twice)."""

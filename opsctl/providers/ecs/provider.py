@@ -15,7 +15,7 @@ from opsctl.model import Check, Discovery, LogPage, RunInfo, RunRef, RunSpec, St
 from opsctl.providers.ecs import admin
 from opsctl.providers.ecs.clients import EcsClients
 from opsctl.providers.ecs.copies import Copies, is_run_id
-from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by
+from opsctl.providers.ecs.launch import check_override_size, request, run_task, started_by, stop_task
 from opsctl.providers.ecs.logs import read_page
 from opsctl.providers.ecs.resolve import Resolver, named_target, task_id
 from opsctl.providers.ecs.status import copy_of, info_of, launched_with, status_of
@@ -204,11 +204,7 @@ class EcsProvider:
                 self.copies.stop(ref.id, reason)
                 return
             ref = single
-        self.clients.call(
-            "ecs",
-            "StopTask",
-            lambda: self.clients.ecs.stop_task(cluster=self.env.cluster, task=ref.id, reason=reason[:255]),
-        )
+        stop_task(self.clients, ref.id, reason)
 
     def active_runs(self, env: str, task: str) -> list[RunRef]:
         """Tasks opsctl started for this env and task that have not stopped (a listing by startedBy can show

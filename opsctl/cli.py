@@ -191,8 +191,8 @@ def run(
         typer.Option(
             "--parallelism",
             metavar="K",
-            help="With --tasks: at most K copies at a time (local; on Cloud Run it must equal the job's own "
-            "parallelism, which an execution can't override; ECS has none).",
+            help="With --tasks: at most K copies at a time (local; on Cloud Run it must match the job's own "
+            "parallelism, capped at N, which an execution can't override; ECS has none).",
         ),
     ] = None,
 ) -> None:

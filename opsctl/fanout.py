@@ -15,8 +15,8 @@ from opsctl.errors import UsageError
 MAX_TASKS = {"local": 100, "ecs": 20, "cloudrun": 10_000}
 
 # Where --parallelism K is the provider's to honour: local runs K at a time; Cloud Run cannot override a job's
-# parallelism per execution (RunJobRequest.Overrides has task_count and timeout only), so K must equal the job's
-# own; ECS has no such setting (every RunTask starts at once).
+# parallelism per execution (RunJobRequest.Overrides has task_count and timeout only), so K must match the job's
+# own, capped at N; ECS has no such setting (every RunTask starts at once).
 PARALLELISM = {"local", "cloudrun"}
 
 

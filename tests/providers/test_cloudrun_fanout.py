@@ -135,6 +135,24 @@ def test_one_copy_fails_two_fail_the_lowest_index_decides(fake: FakeGcp, project
     assert relayed(done.stderr) == expected(4, 3)
 
 
+def test_a_copy_killed_by_a_signal_reports_128_plus_n_as_a_single_task_does(fake: FakeGcp, project: Path) -> None:
+    """README (Fan-out, Exit code): on Cloud Run the attempt reports the signal, so a killed copy's code is 128 + n."""
+
+    def task(env: Mapping[str, str]) -> Script:
+        i = int(env["CLOUD_RUN_TASK_INDEX"])
+        return Script(start_after=0.1, run_for=0.4, exit_codes=(1,) if i == 1 else (0,), term_signal=9 if i == 1 else 0)
+
+    fake.script(Script(behaviour=task))
+    done = opsctl(fake, project, "run", "staging", "reindex", "--tasks", "3", "-o", "json")
+    assert done.code == 137, done.output
+    doc = json.loads(done.stdout)
+    assert [(t["status"], t["exit_code"]) for t in doc["tasks"]] == [
+        ("succeeded", 0),
+        ("failed", 137),
+        ("succeeded", 0),
+    ]
+
+
 def test_json_lists_every_copy_of_a_failed_run(fake: FakeGcp, project: Path) -> None:
     fake.script(shards(codes={2: 9}))
     done = opsctl(fake, project, "run", "staging", "reindex", "--tasks", "3", "-o", "json")

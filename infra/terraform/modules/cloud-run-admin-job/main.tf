@@ -32,6 +32,7 @@ resource "google_cloud_run_v2_job" "admin" {
     # opsctl sets task_count on every run (--tasks N, default 1), but an execution cannot change parallelism:
     # `opsctl run --tasks N --parallelism K` needs K == var.parallelism. Cloud Run requires parallelism <=
     # task_count (ExecutionTemplate), so the job's own task_count (for runs started elsewhere) follows it.
+    # Above 1 that means a run started elsewhere runs that many copies: the variable says so, and prefers 0.
     task_count  = max(1, var.parallelism)
     parallelism = var.parallelism
     labels      = var.labels

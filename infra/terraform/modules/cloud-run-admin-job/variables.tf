@@ -70,7 +70,7 @@ variable "timeout" {
 }
 
 variable "parallelism" {
-  description = "At most this many copies of a task run at once (`opsctl run --tasks N`; 0: as many as Cloud Run can). An execution cannot override it, so `--parallelism K` must equal it."
+  description = "At most this many copies of a task run at once (`opsctl run --tasks N`; 0: as many as Cloud Run can). An execution cannot override it, so `--parallelism K` must match it. Above 1 the job's own task_count becomes this number (Cloud Run requires parallelism <= task_count), so a run started outside opsctl (console, gcloud without --tasks, a scheduler) runs that many copies: prefer 0 for fan-out, which keeps the job's task_count at 1."
   type        = number
   default     = 1
 

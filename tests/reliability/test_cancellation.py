@@ -122,9 +122,11 @@ class Trial:
     # The moments the runner's own observations mark (the others are marked on the fake's side).
 
     def on_status(self, status: Status) -> None:
-        if (self.moment == "pending" and status.state is State.PENDING) or (
-            self.moment == "running" and status.state is State.RUNNING and self.provider != "local"
-        ):
+        # A pending moment the runner never observed (its first poll came after the task had started, as on a
+        # loaded machine) fires at the first RUNNING instead: the task runs until stopped, so a trial whose
+        # moment never came would otherwise wait forever. Either way the signal must stop the task.
+        pending = self.moment == "pending" and status.state in (State.PENDING, State.RUNNING)
+        if pending or (self.moment == "running" and status.state is State.RUNNING and self.provider != "local"):
             self.fire_within(0.0, 0.25)
 
     def on_launched(self) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
+import select
 import signal
-import threading
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from opsctl.console import silence, stream_gone
@@ -25,16 +27,30 @@ INTERRUPT_GRACE_S = 2.0
 
 
 class CancelToken:
-    """Set by signal handlers; wakes the runner's sleeps at once."""
+    """Set by signal handlers; wakes the runner's sleeps at once.
+
+    A signal handler runs in the main thread between two bytecodes, possibly while that thread holds a lock, so
+    a request takes none: it appends to a list and writes a byte to a pipe, and `wait` sleeps in poll() on that
+    pipe. (A `threading.Event` deadlocked here: a signal landing while `Event.wait` held the Event's own lock
+    made the handler's `set()` wait for it forever; opsctl hung with the run still going.) Inside
+    `cancel_on_signals` the pipe is also the interpreter's wakeup fd, so a signal the kernel hands to another
+    thread (gRPC's) still ends the sleep at once.
+    """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
         self.signals: list[int] = []
+        self._read_fd, self._write_fd = os.pipe()  # not inherited by child processes (PEP 446)
+        for fd in (self._read_fd, self._write_fd):
+            os.set_blocking(fd, False)
+        self._poll = select.poll()  # not select(): the fd number may be over FD_SETSIZE in a busy process
+        self._poll.register(self._read_fd, select.POLLIN)
+        weakref.finalize(self, _close, self._read_fd, self._write_fd)
 
     def request(self, signum: int) -> None:
-        """Record a stop request (called from a signal handler)."""
+        """Record a stop request (called from a signal handler, or from any thread)."""
         self.signals.append(signum)
-        self._event.set()
+        with suppress(OSError):  # a full pipe already holds a wake-up
+            os.write(self._write_fd, b"\0")
 
     @property
     def requested(self) -> bool:
@@ -46,10 +62,24 @@ class CancelToken:
         """The signal of the first request."""
         return self.signals[0] if self.signals else None
 
+    @property
+    def wakeup_fd(self) -> int:
+        """The pipe end a signal's wake-up byte goes to (`signal.set_wakeup_fd`)."""
+        return self._write_fd
+
     def wait(self, seconds: float) -> None:
         """Sleep up to `seconds`, returning early on a new stop request (each request wakes one sleep)."""
-        if self._event.wait(max(0.0, seconds)):
-            self._event.clear()
+        # poll() takes milliseconds and rounds up; after a handler ran it goes on with the time left (PEP 475).
+        if self._poll.poll(max(0.0, seconds) * 1000):
+            with suppress(OSError):
+                while os.read(self._read_fd, 4096):
+                    pass
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with suppress(OSError):
+            os.close(fd)
 
 
 @contextmanager
@@ -61,9 +91,13 @@ def cancel_on_signals(cancel: CancelToken) -> Iterator[CancelToken]:
         cancel.request(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # The C-level handler writes a byte here from whichever thread got the signal: the sleep ends even when
+    # the main thread, the only one that runs Python handlers, was not the one interrupted.
+    previous_fd = signal.set_wakeup_fd(cancel.wakeup_fd, warn_on_full_buffer=False)
     try:
         yield cancel
     finally:
+        signal.set_wakeup_fd(previous_fd)
         for signum, old in previous.items():
             signal.signal(signum, old)
 

@@ -133,3 +133,34 @@ def _alive(pid: int) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def _blocked(status: Path) -> set[int]:
+    """The signals a thread blocks, from /proc/…/status (SigBlk: a hex mask, bit n-1 for signal n)."""
+    (mask,) = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("SigBlk:")]
+    return {n for n in range(1, 65) if int(mask, 16) >> (n - 1) & 1}
+
+
+def test_only_the_supervisors_main_thread_takes_a_stop_signal(tmp_path: Path) -> None:
+    # Python runs handlers in the main thread alone; a SIGTERM the kernel gave a pump thread instead left the main
+    # thread asleep in join() and the stop unhandled. Every other thread blocks the stop signals; the tasks do not.
+    local = provider(tmp_path)
+    task = "import os, sys, time; open(f'pid{sys.argv[1]}', 'w').write(str(os.getpid())); time.sleep(60)"
+    spec = make_spec((sys.executable, "-c", task, "x"))
+    ref = local.launch(spec)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pidx").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        supervisor = int((local.root / ref.id / "pid").read_text())
+        threads = {int(t.name): _blocked(t / "status") for t in Path(f"/proc/{supervisor}/task").iterdir()}
+        stops = {signal.SIGTERM, signal.SIGINT}
+        assert not stops & threads.pop(supervisor)  # the main thread takes them
+        assert len(threads) >= 3  # the watcher and its two pumps
+        assert all(stops <= blocked for blocked in threads.values()), threads
+        task_pid = int((tmp_path / "pidx").read_text())
+        assert not stops & _blocked(Path(f"/proc/{task_pid}/status"))
+    finally:
+        local.stop(ref, "test over")
+    result = Runner(local, spec, RecordingObserver(), timing=local.timing).watch(ref)
+    assert result.details == (("signal", "15"),) and not _alive(task_pid)

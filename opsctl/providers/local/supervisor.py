@@ -21,11 +21,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 STOP_GRACE_S = 5.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+TICK_S = 0.1  # how often the main thread looks for a copy to SIGKILL after its grace
 LINE_MAX_BYTES = 64 * 1024  # as opsctl.untrusted.LINE_MAX_BYTES (this script imports nothing of opsctl)
 MASK = "***"
 
@@ -181,12 +184,6 @@ def _never_started(reason: str) -> dict[str, Any]:
     return {"exit_code": None, "signal": None, "stopped_at": _now(), "reason": reason}
 
 
-def _kill_unended(copies: list[_Copy]) -> None:
-    for copy in copies:
-        if not copy.ended:
-            _signal_group(copy, signal.SIGKILL)
-
-
 class _Copy:
     """One process of the run: copy `index` of a fanned-out run (`--tasks N`), or the run's only one (None)."""
 
@@ -197,6 +194,7 @@ class _Copy:
         self.watcher: threading.Thread | None = None
         # Until its output closes, not when its own process exits: a grandchild may still hold its stdout.
         self.ended = False
+        self.kill_at: float | None = None  # when a stop's grace runs out: SIGKILL then, unless it has ended
         self.record: dict[str, Any] = {} if index is None else {"index": index}
 
 
@@ -221,7 +219,10 @@ class _Run:
         self.saving = threading.Lock()
 
     def forward(self, signum: int, _frame: object) -> None:
-        """A stop: to every copy started (its whole process group); none starts after it."""
+        """A stop: to every copy started (its whole process group); none starts after it.
+
+        A signal handler: it runs in the main thread between two bytecodes, maybe while that thread holds a lock,
+        so it takes none (no thread start, no Event): it records, signals, and leaves the SIGKILL to `_tick`."""
         self.stop_signal.append(signum)
         self._signal([c for c in self.copies if c.child is not None], signum)
 
@@ -229,11 +230,20 @@ class _Run:
         # Ask nicely, then insist: a copy that ignores SIGTERM is killed after STOP_GRACE_S. The group, not the
         # process: a copy that exited leaving a grandchild on its output has not ended, and only the group
         # reaches that grandchild (its pid, the group's id, is not reused while the group has a member).
-        live = [c for c in copies if c.child is not None and not c.ended]
-        for copy in live:
-            _signal_group(copy, signum)
-        if live:
-            threading.Timer(STOP_GRACE_S, _kill_unended, args=(live,)).start()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for copy in copies:
+            if copy.child is not None and not copy.ended:
+                _signal_group(copy, signum)
+                if copy.kill_at is None:
+                    copy.kill_at = deadline
+
+    def _tick(self) -> None:
+        """SIGKILL each copy whose stop grace ran out and that has not ended (main thread, every TICK_S)."""
+        now = time.monotonic()
+        for copy in self.copies:
+            if copy.kill_at is not None and now >= copy.kill_at and not copy.ended:
+                _signal_group(copy, signal.SIGKILL)
+                copy.kill_at = float("inf")  # once
 
     def run(self) -> None:
         """Start the copies as slots free up (a copy's end frees one), then wait for every one to end."""
@@ -241,14 +251,17 @@ class _Run:
             with self.slots:
                 # Every copy holding a slot is started, so a stop ends one of them, and that wakes this wait.
                 while self.running >= self.limit and not self.stop_signal:
-                    self.slots.wait()
+                    self.slots.wait(TICK_S)
+                    self._tick()
                 if self.stop_signal:
                     break
                 self.running += 1
             self._start(copy)
         for copy in self.copies:
             if copy.watcher is not None:
-                copy.watcher.join()
+                while copy.watcher.is_alive():
+                    copy.watcher.join(TICK_S)
+                    self._tick()
             elif "stopped_at" not in copy.record:  # a stop came first
                 self._update(copy, _never_started("stopped before it started"))
         self.log.close()
@@ -277,7 +290,14 @@ class _Run:
         if self.fanned:
             self._update(copy, {"pid": child.pid, "started_at": _now()})
         copy.watcher = threading.Thread(target=self._watch, args=(copy, child))
-        copy.watcher.start()
+        # The watcher (and the pumps it starts) inherit this mask: with the stop signals blocked in every other
+        # thread, the kernel hands them to the main thread, whose waits they interrupt so the handler runs now.
+        # (One taken by a pump thread would wait, unhandled, until the main thread next woke up.)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            copy.watcher.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _watch(self, copy: _Copy, child: subprocess.Popen[bytes]) -> None:
         pumps = [
@@ -343,10 +363,10 @@ def main(argv: list[str]) -> int:
     # this process with both signals blocked, so one sent while it was starting is pending: delivered now.
     signal.signal(signal.SIGTERM, run.forward)
     signal.signal(signal.SIGINT, run.forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     run.run()
     _write_json(run_dir / "exit.json", run.exit_record())
-    os._exit(0)  # a SIGKILL timer thread may still be pending; don't wait for it
+    os._exit(0)  # every copy has ended and been recorded: skip the interpreter's teardown
 
 
 if __name__ == "__main__":

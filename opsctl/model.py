@@ -169,6 +169,9 @@ class LogPage:
     more: bool = False  # the provider knows more lines are ready right now (a full page)
     final: bool = False  # the run has ended and its last line has been read: nothing more will come
     buffered: bool = False  # served from a live stream's buffer: reading again costs no API call
+    # The run has ended and its last line is known to be still on its way (Cloud Run: a task's exit entry, not
+    # listed yet): the drain keeps reading until `final`, up to drain_max_s, however long nothing new comes.
+    awaiting_end: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,7 +367,8 @@ class Runner:
 
     def _drain(self, ref: RunRef, status: Status | None = None) -> None:
         """After the run stopped, read until the provider says the last line is in (Cloud Run: every task's
-        exit entry was read), else until no new line has arrived for a quiet window (bounded). Reads from a
+        exit entry was read) — while it says that line is still due, for as long as it takes (bounded) — else
+        until no new line has arrived for a quiet window (bounded). Reads from a
         live stream's buffer cost nothing and come every buffered_read_s; others are spaced by the settle time.
 
         The window (settle × (quiet reads - 1)) gives lines still being ingested time to land. It starts
@@ -402,11 +403,13 @@ class Runner:
                 if not settled:
                     last_news = self.clock()  # lines are still landing: the quiet window starts again
                 continue
-            if settled or self.clock() - last_news >= window:
+            awaiting = self._page.awaiting_end  # the last line is known to be on its way: no quiet window ends this
+            if not awaiting and (settled or self.clock() - last_news >= window):
                 return
             # Every read may cost quota (Cloud Logging: 60/min per project), so empty reads are spaced.
             spacing = timing.buffered_read_s if self._page.buffered else timing.drain_settle_s
-            self._sleep(max(0.0, min(spacing, last_news + window - self.clock(), deadline - self.clock())))
+            quiet_left = deadline if awaiting else last_news + window
+            self._sleep(max(0.0, min(spacing, quiet_left - self.clock(), deadline - self.clock())))
 
     def _result_of(self, ref: RunRef, started: datetime, outcome: Outcome, status: Status | None) -> RunResult:
         stopped = None

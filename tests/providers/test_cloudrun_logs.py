@@ -38,11 +38,14 @@ def test_10000_lines_exactly_once_in_order(fake: FakeGcp, tail: bool) -> None:
     assert fake.calls["TailLogEntries"] == (1 if tail else 0)
 
 
+@pytest.mark.parametrize("delay", [0.3, 0.8], ids=["delay-as-quiet-window", "delay-over-quiet-window"])
 @pytest.mark.parametrize("tail", [True, False], ids=["tail", "list"])
-def test_late_lines_after_completion_are_drained(fake: FakeGcp, tail: bool) -> None:
-    # Cloud Logging lists every entry 0.3 s after it was written, Cloud Run's exit entry too (issue 14: the drain
-    # ends once that entry is read, so a line ingested later than the exit entry would be left behind).
-    fake.world.ingestion_delay_s = 0.3
+def test_late_lines_after_completion_are_drained(fake: FakeGcp, tail: bool, delay: float) -> None:
+    # Cloud Logging lists every entry `delay` s after it was written, Cloud Run's exit entry too (issue 14: the
+    # drain ends once that entry is read, so a line ingested later than the exit entry would be left behind). The
+    # quiet window is 0.3 s here (6 s x 0.05): it must not end a drain whose exit entry is still due (CI lost the
+    # last 3 lines at 0.3 s).
+    fake.world.ingestion_delay_s = delay
     late = [Line(0.49 + i * 0.001, f"line {100 + i:06d}") for i in range(3)]
     fake.script(Script(start_after=0.1, run_for=0.5, lines=numbered(100, every=0.001) + late))
     p = CloudRunProvider(staging(fake), connect(fake.address), tail=tail)

@@ -86,6 +86,30 @@ def test_the_drain_ends_when_every_tasks_exit_entry_is_in(manual: FakeGcp) -> No
     assert 1.5 <= after <= 1.5 + CloudRunProvider.timing.fast_poll_s + 0.5
 
 
+def test_an_exit_entry_listed_later_than_the_quiet_window_is_still_waited_for(manual: FakeGcp) -> None:
+    # Cloud Logging documents no bound on its ingestion delay. With a delay longer than the 6 s quiet window, the
+    # drain used to end on that window and leave the last lines behind (CI: 3 of 103 lost at a delay equal to it).
+    manual.world.ingestion_delay_s = 10.0
+    printed = lines([f"line {i}" for i in range(50)], every=0.02)
+    after, seen, outcome = watch(manual, Script(start_after=1.0, run_for=2.0, lines=printed))
+    assert outcome is Outcome.SUCCEEDED
+    assert seen.messages == [f"line {i}" for i in range(50)]
+    assert not [n for n in seen.notices if n.startswith("stopped reading")]
+    # Nothing came through the tail while the run lasted, so the drain lists: one read every 6 s (the quota).
+    assert 10.0 <= after <= 10.0 + CloudRunProvider.timing.drain_settle_s + 0.5
+
+
+def test_an_exit_entry_that_never_comes_ends_the_drain_at_its_bound_and_says_so(manual: FakeGcp) -> None:
+    # An exclusion filter on run.googleapis.com/varlog/system drops every exit entry: after 60 s opsctl stops
+    # waiting for one, with a notice, the task's lines all relayed and its exit code from the execution.
+    manual.world.system_log = False
+    after, seen, outcome = watch(manual, Script(start_after=1.0, run_for=2.0, lines=lines(["working"])))
+    assert outcome is Outcome.SUCCEEDED and seen.messages == ["working"]
+    limit = CloudRunProvider.timing.drain_max_s
+    assert f"stopped reading logs {limit:g}s after the run ended" in seen.notices
+    assert limit <= after <= limit + CloudRunProvider.timing.slow_poll_s
+
+
 def test_without_an_exit_entry_the_drain_falls_back_to_a_quiet_window(manual: FakeGcp) -> None:
     killed = Script(start_after=1.0, run_for=2.0, exit_codes=(1,), term_signal=9, lines=lines(["working"]))
     manual.world.jobs[f"projects/{manual.world.project}/locations/{manual.world.region}/jobs/{JOB}"].max_retries = 0

@@ -268,7 +268,10 @@ class LogStream:
         task's last line has been read."""
         page = self._read(cursor)
         buffered = self.tail is not None and (self.caught_up or self.waiting) and not self.tail.failed
-        return replace(page, final=self.ends.complete() and not page.more, buffered=buffered)
+        # Once the execution completed with every task exiting by itself, each task's exit entry will come: a
+        # quiet spell only means Cloud Logging has not listed it yet (its ingestion delay has no documented bound).
+        due = self.ends.last_attempts is not None and not self.ends.complete()
+        return replace(page, final=self.ends.complete() and not page.more, buffered=buffered, awaiting_end=due)
 
     def _read(self, cursor: str | None) -> LogPage:
         cur = Cursor.decode(cursor) if cursor else Cursor(t=self.since_ns)

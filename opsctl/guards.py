@@ -110,7 +110,11 @@ def _launch_key(info: RunInfo, run_id: str | None) -> tuple[datetime | None, str
 
 
 def _before(other: tuple[datetime | None, str], mine: tuple[datetime | None, str]) -> bool:
-    """Launched first: by the cloud's creation time when both have one, then by run id (ids sort by time)."""
+    """Launched first: by the cloud's creation time when both have one, then by run id (ids sort by time).
+
+    The creation time is what makes the two launchers agree when only one saw the other: a reconcile that listed
+    before the other's launch reached the cloud has the earlier time. Run ids cannot stand in for it — made before
+    the pre-check, to the second, random within it — so they only break ties."""
     if other[0] is not None and mine[0] is not None and other[0] != mine[0]:
         return other[0] < mine[0]
     return other[1] < mine[1]

@@ -16,6 +16,9 @@ Each behaviour names its source (shared/notes/cloud-apis.md §1, §2, §11):
   (the execution role cannot read a secret, or Secrets Manager / ECR is unreachable without a VPC endpoint
   or NAT), `CannotPullContainerError` (a bad image or tag), or an ENI that never came up — copilot #3104,
   #1893; airflow PR #22002.
+- Every task has `createdAt` ("the time when the task entered the PENDING state"), in RunTask's and
+  DescribeTasks' answers, to the millisecond; moto's Task has none, which left the launch-order guard
+  (guards.reconcile) to tie-break on run ids alone — botocore service-2.json Task.createdAt.
 - awslogs: since 25 June 2025 ECS defaults the driver to `mode: non-blocking` (max-buffer-size 1m), which
   drops lines when the buffer is full and splits lines at 16 KB; in blocking mode the driver splits events
   above 262,144 − 26 bytes — ECS developer guide "Using the awslogs log driver"; moby
@@ -32,6 +35,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import ECSException, InvalidParameterException
+from moto.ecs.models import Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 CAPACITY = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
@@ -164,6 +168,12 @@ def _list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult(page)
 
 
+def _task_init(self: Any, *args: Any, **kwargs: Any) -> None:  # a moto Task
+    _ORIGINAL["task_init"](self, *args, **kwargs)
+    # Stamped as the task is made, before moto adds it to the cluster: a task any listing shows has its time.
+    self.created_at = datetime.now(UTC)  # serialized as createdAt (moto picks snake_case attributes)
+
+
 def _stopped_at(task: Any) -> datetime:
     stopped = getattr(task, "stopped_at", None)
     return stopped if isinstance(stopped, datetime) else datetime.now(UTC)
@@ -178,8 +188,10 @@ def install() -> None:
         return
     _ORIGINAL["run_task"] = EC2ContainerServiceResponse.run_task
     _ORIGINAL["list_tasks"] = EC2ContainerServiceResponse.list_tasks
+    _ORIGINAL["task_init"] = Task.__init__
     EC2ContainerServiceResponse.run_task = _run_task  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_tasks = _list_tasks  # type: ignore[method-assign]
+    Task.__init__ = _task_init  # type: ignore[method-assign]
 
 
 # -- the awslogs driver ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ without forwarding), `drop_after` (forward, discard moto's answer, hang up), `la
 first; it adds to whichever other fault fires on the same call), `error` (a given status, code and
 message, e.g. ExpiredTokenException) and `respond` (a given status and JSON body, e.g. RunTask's HTTP
 200 with `failures`). `rewrite` changes moto's own answers (e.g. a DescribeTasks that misses one task).
+Hooks may block, to order calls from several processes: `before` runs before a call reaches moto (it takes
+effect only once the hook returns), `after` once moto answered, before the client hears it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self._faults: list[Fault] = []
         self._hooks: list[tuple[str, Callable[[bytes, bytes], None]]] = []
+        self._before: list[tuple[str, Callable[[bytes], None]]] = []
         self._rewrites: list[list[Any]] = []  # [match, fn, calls left, calls rewritten]
         self._lock = threading.Lock()
         self.calls: list[Call] = []
@@ -139,6 +142,12 @@ class FaultProxy:
             self._faults.append(fault)
         return fault
 
+    def before(self, match: str, hook: Callable[[bytes], None]) -> None:
+        """Call `hook(request_body)` before `match` is forwarded to moto (it may block: moto has not seen the call
+        yet, so a call held here takes effect only once the hook returns)."""
+        with self._lock:
+            self._before.append((match, hook))
+
     def after(self, match: str, hook: Callable[[bytes, bytes], None]) -> None:
         """Call `hook(request_body, response_body)` once moto has answered `match`, before the client hears it."""
         with self._lock:
@@ -171,6 +180,7 @@ class FaultProxy:
         with self._lock:
             self._faults.clear()
             self._hooks.clear()
+            self._before.clear()
             self._rewrites.clear()
 
     def reset(self) -> None:
@@ -178,8 +188,15 @@ class FaultProxy:
         with self._lock:
             self._faults.clear()
             self._hooks.clear()
+            self._before.clear()
             self._rewrites.clear()
             self.calls.clear()
+
+    def _hold(self, operation: str, body: bytes) -> None:
+        with self._lock:
+            hooks = [h for m, h in self._before if m in ("*", operation)]
+        for hook in hooks:
+            hook(body)
 
     def _after(self, operation: str, body: bytes, payload: bytes) -> None:
         with self._lock:
@@ -239,6 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._hang_up()
         if fault is not None and kind in ("throttle", "error500", "error", "respond"):
             return self._error(fault)
+        self.owner._hold(operation, body)
         status, headers, payload = self._forward(body)
         self.owner._after(operation, body, payload)
         if status == 200:

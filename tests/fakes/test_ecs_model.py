@@ -137,3 +137,13 @@ def test_the_awslogs_driver_splits_and_in_non_blocking_mode_drops(moto_server: M
     assert [len(e) for e in blocking.print(arn, ["y" * 300_000])] == [BLOCKING_SPLIT, 300_000 - BLOCKING_SPLIT]
     assert len(blocking.print(arn, ["x" * 1000] * 2000, burst=True)) == 2000
     assert NON_BLOCKING_SPLIT < BLOCKING_SPLIT
+
+
+def test_tasks_carry_created_at_in_launch_order(world: EcsWorld) -> None:
+    # Real ECS always answers createdAt (to the millisecond); opsctl's guard orders simultaneous launches by it.
+    first = run_task(world, "run-a")["tasks"][0]
+    second = run_task(world, "run-b")["tasks"][0]
+    described = ecs(world).describe_tasks(cluster=world.cluster, tasks=[first["taskArn"], second["taskArn"]])
+    created = {t["taskArn"]: t["createdAt"] for t in described["tasks"]}
+    assert created == {first["taskArn"]: first["createdAt"], second["taskArn"]: second["createdAt"]}
+    assert first["createdAt"] <= second["createdAt"] and first["createdAt"].tzinfo is not None

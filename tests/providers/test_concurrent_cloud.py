@@ -116,3 +116,47 @@ def test_cloud_run_simultaneous_launches_leave_one_execution_running(fake: FakeG
     assert refused["first"] == json.loads(winner.stdout)["run"]
     cancelled = {e.short: e.cancelled_at is not None for e in fake.executions}
     assert cancelled == {refused["first"]: False, refused["ours"]: True}
+
+
+def test_ecs_launch_that_missed_the_other_is_first_whatever_the_run_ids(
+    ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The interleaving a loaded machine makes: one launcher's reconcile lists before the other's RunTask reaches
+    ECS, so it sees no other run and goes on. The other sees it and must stop its own — though its run id (made
+    before either launched) sorts first: the order is ECS's createdAt, not the run ids'."""
+    first_two = hold_first_two()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "opsctl.toml").write_text(ECS_TOML, encoding="utf-8")
+    moto_proxy.after("ListTasks", lambda _req, _resp: first_two())
+    both = threading.Barrier(2, timeout=SLOW_S * 10)
+    listed = threading.Event()  # the first launcher's reconcile listing was answered
+    lists = iter(range(10**9))
+    run_ids: list[str] = []
+
+    def run_task(body: bytes) -> None:
+        mine = json.loads(body)["clientToken"].removeprefix("opsctl-")
+        run_ids.append(mine)
+        both.wait()  # both RunTasks are here: the one whose run id sorts last reaches moto first
+        if mine == min(run_ids):
+            assert listed.wait(SLOW_S * 10)  # … and the other, only once that launcher's reconcile has listed
+
+    def list_tasks(_req: bytes, _resp: bytes) -> None:
+        if next(lists) == 2:  # the 3rd listing: the reconcile of the launcher that went first
+            listed.set()
+
+    moto_proxy.before("RunTask", run_task)
+    moto_proxy.after("ListTasks", list_tasks)
+    argv = ["run", "staging", "seed-admin", "--email", ACTOR, "--yes", "--detach", "-o", "json"]
+    winner, loser = together(argv, project, BASE_ENV)
+    assert listed.is_set() and len(run_ids) == 2
+    assert (winner.code, loser.code) == (0, 77), (run_ids, winner.output, loser.output)
+    refused = REFUSAL.search(loser.stderr)
+    assert refused is not None, loser.stderr
+    assert refused["first"] == json.loads(winner.stdout)["run"]
+    ecs = client("ecs", ecs_world.url)
+    tasks = ecs.describe_tasks(cluster="clinloop-staging", tasks=[refused["first"], refused["ours"]], include=["TAGS"])
+    run_of = {t["taskArn"]: {g["key"]: g["value"] for g in t["tags"]}["opsctl:run-id"] for t in tasks["tasks"]}
+    assert run_of[refused["first"]] == max(run_ids)  # the later run id went first, and won
+    states = {t["taskArn"]: t["lastStatus"] for t in tasks["tasks"]}
+    assert states == {refused["first"]: "RUNNING", refused["ours"]: "STOPPED"}

@@ -399,15 +399,18 @@ class Runner:
             if self.clock() >= deadline:
                 self.observer.notice(f"stopped reading logs {timing.drain_max_s:g}s after the run ended")
                 return
+            # Every read may cost quota (Cloud Logging: 60/min per project), so reads that were not full are spaced.
+            spacing = timing.buffered_read_s if self._page.buffered else timing.drain_settle_s
             if self._seen != seen:
                 if not settled:
                     last_news = self.clock()  # lines are still landing: the quiet window starts again
+                    # A page that was not full held every line listed yet: reading again at once would cost a
+                    # call for nothing, and a trickle of late lines (one per read) would make it two per spacing.
+                    self._sleep(max(0.0, min(spacing, deadline - self.clock())))
                 continue
             awaiting = self._page.awaiting_end  # the last line is known to be on its way: no quiet window ends this
             if not awaiting and (settled or self.clock() - last_news >= window):
                 return
-            # Every read may cost quota (Cloud Logging: 60/min per project), so empty reads are spaced.
-            spacing = timing.buffered_read_s if self._page.buffered else timing.drain_settle_s
             quiet_left = deadline if awaiting else last_news + window
             self._sleep(max(0.0, min(spacing, quiet_left - self.clock(), deadline - self.clock())))
 

@@ -200,3 +200,23 @@ def test_each_call_failing_in_turn_changes_nothing(
     else:
         assert fake.calls[method] >= 4
         assert sum("retrying in" in n for n in seen.notices) >= 3
+
+
+def test_a_trickle_of_late_lines_keeps_the_drain_within_the_list_budget(manual: FakeGcp) -> None:
+    # Without the tail, every drain read is a ListLogEntries call (60 a minute per project, shared). Late lines
+    # that become listable one per read used to make each read that found one followed by another at once (which
+    # found nothing): two calls every 6 s, 21 in the drain's minute, not 12.
+    manual.world.system_log = False  # no exit entry either: the drain goes on for its 60 s
+    late = [Line(1.9, f"late {k}", delay=5.0 * k + 1) for k in range(12)]
+    manual.script(Script(start_after=1.0, run_for=2.0, lines=late))
+    provider = CloudRunProvider(staging(manual), connect(manual.address), tail=False)
+    seen = RecordingObserver()
+    clock = manual.clock
+    assert isinstance(clock, ManualClock)
+    try:
+        result = Runner(provider, spec(), seen, clock=clock, sleep=clock.sleep, retry=FAST_RETRY).run()
+    finally:
+        provider.close()
+    assert result.outcome is Outcome.SUCCEEDED
+    assert seen.messages == [f"late {k}" for k in range(12)]
+    assert manual.per_minute("ListLogEntries") <= 12

@@ -42,8 +42,6 @@ class CancelToken:
         self._read_fd, self._write_fd = os.pipe()  # not inherited by child processes (PEP 446)
         for fd in (self._read_fd, self._write_fd):
             os.set_blocking(fd, False)
-        self._poll = select.poll()  # not select(): the fd number may be over FD_SETSIZE in a busy process
-        self._poll.register(self._read_fd, select.POLLIN)
         weakref.finalize(self, _close, self._read_fd, self._write_fd)
 
     def request(self, signum: int) -> None:
@@ -70,7 +68,11 @@ class CancelToken:
     def wait(self, seconds: float) -> None:
         """Sleep up to `seconds`, returning early on a new stop request (each request wakes one sleep)."""
         # poll() takes milliseconds and rounds up; after a handler ran it goes on with the time left (PEP 475).
-        if self._poll.poll(max(0.0, seconds) * 1000):
+        # Not select(): the fd number may be over FD_SETSIZE in a busy process. A poll object per sleep: one
+        # shared by sleeps in several threads (a token shared by runners) raises "concurrent poll() invocation".
+        poller = select.poll()
+        poller.register(self._read_fd, select.POLLIN)
+        if poller.poll(max(0.0, seconds) * 1000):
             with suppress(OSError):
                 while os.read(self._read_fd, 4096):
                     pass

@@ -80,3 +80,28 @@ def test_a_signal_delivered_to_another_thread_ends_the_sleep_at_once() -> None:
         raise AssertionError("a SIGTERM taken by another thread did not end the main thread's sleep") from None
     assert proc.returncode == 0, err[-2000:]
     assert out.strip() == f"[{int(signal.SIGTERM)}]"
+
+
+def test_one_token_shared_by_threads_sleeps_in_each_of_them() -> None:
+    # request() may come from any thread, and a library user may share one token among runners in threads (to
+    # stop them all at once): their sleeps overlap. One poll object shared by every wait() made all but the first
+    # raise "RuntimeError: concurrent poll() invocation" (a threading.Event never did).
+    import threading
+
+    from opsctl.cancel import CancelToken
+
+    token = CancelToken()
+    errors: list[BaseException] = []
+
+    def sleep() -> None:
+        try:
+            token.wait(0.3)
+        except BaseException as e:  # any failure of a sleep is the finding
+            errors.append(e)
+
+    threads = [threading.Thread(target=sleep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert errors == []

@@ -380,6 +380,10 @@ class Runner:
         window = timing.drain_settle_s * max(0, timing.drain_quiet_reads - 1)
         ended = status.output_ended_at if status else None
         settled = ended is not None and (self.now() - ended).total_seconds() >= window
+        # A run that ended longer ago than the drain's bound (`opsctl wait` or `logs -f` on an old run): a last line
+        # not listed by now is not on its way (the logs' retention, an exclusion filter), so it is not waited for.
+        stopped = status.stopped_at if status else None
+        long_ended = stopped is not None and (self.now() - stopped).total_seconds() >= timing.drain_max_s
         last_news = self.clock()
         signals = len(self.cancel.signals)
         while True:
@@ -408,7 +412,8 @@ class Runner:
                     # call for nothing, and a trickle of late lines (one per read) would make it two per spacing.
                     self._sleep(max(0.0, min(spacing, deadline - self.clock())))
                 continue
-            awaiting = self._page.awaiting_end  # the last line is known to be on its way: no quiet window ends this
+            # The last line is known to be on its way: no quiet window ends this.
+            awaiting = self._page.awaiting_end and not long_ended
             if not awaiting and (settled or self.clock() - last_news >= window):
                 return
             quiet_left = deadline if awaiting else last_news + window

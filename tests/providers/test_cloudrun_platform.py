@@ -5,6 +5,7 @@ tasks per execution, through the real clients and the real Runner."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -220,3 +221,36 @@ def test_a_trickle_of_late_lines_keeps_the_drain_within_the_list_budget(manual: 
     assert result.outcome is Outcome.SUCCEEDED
     assert seen.messages == [f"late {k}" for k in range(12)]
     assert manual.per_minute("ListLogEntries") <= 12
+
+
+def test_waiting_on_a_run_that_ended_long_ago_does_not_wait_for_an_exit_entry(manual: FakeGcp) -> None:
+    # `opsctl wait` two hours after the end, and the exit entry is not in the logs (an exclusion filter on
+    # varlog/system, or the logs' retention): it is not on its way. It was waited for all the same: 60 s, 11 list
+    # calls, and "stopped reading logs 60s after the run ended" of a run that ended two hours before.
+    manual.world.system_log = False
+    manual.world.ingestion_delay_s = 0.0
+    manual.script(Script(start_after=1.0, run_for=2.0, lines=lines(["working"])))
+    clock = manual.clock
+    assert isinstance(clock, ManualClock)
+    launcher = CloudRunProvider(staging(manual), connect(manual.address), tail=False)
+    try:
+        ref = launcher.launch(spec())
+    finally:
+        launcher.close()
+    clock.sleep(7200.0)
+    provider = CloudRunProvider(staging(manual), connect(manual.address))
+    seen = RecordingObserver()
+    start = clock()
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(manual.world.wall_ns(clock()) / 1e9, UTC)
+
+    try:
+        info = provider.info(provider.ref(ref.id))
+        runner = Runner(provider, spec(), seen, clock=clock, sleep=clock.sleep, now=now, retry=FAST_RETRY)
+        result = runner.watch(info.ref, info.started_at)
+    finally:
+        provider.close()
+    assert result.outcome is Outcome.SUCCEEDED and seen.messages == ["working"]
+    assert not [n for n in seen.notices if n.startswith("stopped reading")]
+    assert clock() - start <= CloudRunProvider.timing.drain_settle_s * 2

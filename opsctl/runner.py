@@ -236,6 +236,7 @@ class Runner:
             self.observer.notice(f"left run {ref.id} running; reattach with: opsctl wait {self.spec.env} {ref.id}")
             watch.stop_outcome = Outcome.LEFT_RUNNING
             return True
+        watch.handled_signals = len(self.cancel.signals)  # a SIGTERM in the grace asks for this same stop
         watch.status = self._poll(ref)
         if watch.status.state is State.STOPPED:
             return True  # it ended by itself before the stop: its own exit code stands
@@ -295,7 +296,9 @@ class Runner:
         deadline = self.clock() + self.interrupt_grace_s
         while self.clock() < deadline and len(self.cancel.signals) == seen:
             self._sleep(deadline - self.clock())
-        return len(self.cancel.signals) > seen
+        # Only Ctrl-C again: a SIGTERM (a SIGHUP, the terminal closed; stderr gone) means stop, now.
+        later = self.cancel.signals[seen:]
+        return bool(later) and all(s == signal.SIGINT for s in later)
 
     def _poll(self, ref: RunRef) -> Status:
         """Poll the run; the cloud's words in the status (state, reason, details) enter here, made visible."""

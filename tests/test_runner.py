@@ -102,6 +102,44 @@ def test_second_ctrl_c_within_the_grace_window_leaves_the_run_running() -> None:
     assert any("opsctl wait test run-1" in n for n in observer.notices)
 
 
+def test_a_sigterm_within_the_grace_window_stops_the_run_it_never_leaves_it_running() -> None:
+    # Only a second Ctrl-C leaves the run running. A SIGTERM (or SIGHUP: the terminal was closed, which the handler
+    # records as SIGTERM), or stderr going away, in the 2 s after a first Ctrl-C counted as that second Ctrl-C: the
+    # run was left running, unseen, and opsctl exited — what a hangup must never do (README: 143, stopped).
+    clock = FakeClock()
+    provider = ScriptedProvider(clock, finish_at=None)
+    cancel = CancelToken()
+    observer = RecordingObserver()
+
+    def press_once(_: object) -> None:
+        if clock.now >= 2 and not cancel.requested:
+            cancel.request(signal.SIGINT)
+
+    observer.on_status = press_once
+
+    def sleep(seconds: float) -> None:  # the test's clock; in the grace, the second signal arrives
+        clock.sleep(seconds)
+        if len(cancel.signals) == 1 and any("press Ctrl-C again" in n for n in observer.notices):
+            cancel.request(signal.SIGTERM)  # what cancel_on_signals and HangupObserver record for these
+
+    spec = make_spec(("task",))
+    runner = Runner(
+        provider,  # type: ignore[arg-type]
+        spec,
+        observer,
+        clock=clock,
+        sleep=sleep,
+        retry=RETRY,
+        cancel=cancel,
+        interrupt_grace_s=2.0,
+    )
+    result = runner.run()
+    assert result.outcome in (Outcome.INTERRUPTED, Outcome.TERMINATED)
+    assert len(provider.stops) == 1
+    assert not any("left run" in n for n in observer.notices)
+    assert not any("had not stopped yet" in n for n in observer.notices)  # it waited for the stop, as for one signal
+
+
 def test_single_ctrl_c_with_grace_window_still_stops_within_the_window() -> None:
     clock = FakeClock()
     provider = ScriptedProvider(clock, finish_at=None)

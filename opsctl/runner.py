@@ -98,6 +98,7 @@ class Runner:
         self._page = LogPage((), None)  # the last page read
         self._platform = False  # a platform line (a container's exit, …) arrived since the last poll
         self._relaunches = 0
+        self._saw_unstopped = False  # a poll found the run not yet stopped (it ended while this process watched)
         self._launched = False  # this runner launched the run (`run`), so it may launch it again
         self._cut_lines = 0  # lines longer than LINE_MAX_BYTES, relayed cut
         self._launch = Launch(
@@ -303,6 +304,7 @@ class Runner:
     def _poll(self, ref: RunRef) -> Status:
         """Poll the run; the cloud's words in the status (state, reason, details) enter here, made visible."""
         status = self._call("poll", lambda: self.provider.poll(ref))
+        self._saw_unstopped = self._saw_unstopped or status.state is not State.STOPPED
         return replace(
             status,
             raw=visible(status.raw),
@@ -383,10 +385,15 @@ class Runner:
         window = timing.drain_settle_s * max(0, timing.drain_quiet_reads - 1)
         ended = status.output_ended_at if status else None
         settled = ended is not None and (self.now() - ended).total_seconds() >= window
-        # A run that ended longer ago than the drain's bound (`opsctl wait` or `logs -f` on an old run): a last line
-        # not listed by now is not on its way (the logs' retention, an exclusion filter), so it is not waited for.
+        # A run found already ended, longer ago than the drain's bound (`opsctl wait` or `logs -f` on an old run): a
+        # last line not listed by now is not on its way (the logs' retention, an exclusion filter), so it is not
+        # waited for. Not for a run seen running: a local clock ahead of the cloud's must not cut that wait short.
         stopped = status.stopped_at if status else None
-        long_ended = stopped is not None and (self.now() - stopped).total_seconds() >= timing.drain_max_s
+        long_ended = (
+            not self._saw_unstopped
+            and stopped is not None
+            and (self.now() - stopped).total_seconds() >= timing.drain_max_s
+        )
         last_news = self.clock()
         signals = len(self.cancel.signals)
         while True:

@@ -254,3 +254,24 @@ def test_waiting_on_a_run_that_ended_long_ago_does_not_wait_for_an_exit_entry(ma
     assert result.outcome is Outcome.SUCCEEDED and seen.messages == ["working"]
     assert not [n for n in seen.notices if n.startswith("stopped reading")]
     assert clock() - start <= CloudRunProvider.timing.drain_settle_s * 2
+
+
+def test_a_local_clock_ahead_of_the_clouds_does_not_cut_short_the_wait_for_a_run_seen_ending(manual: FakeGcp) -> None:
+    # The run ended while opsctl watched it: its exit entry is on its way whatever this machine's clock says (here
+    # 10 minutes ahead, so the end looks long past).
+    manual.world.ingestion_delay_s = 10.0
+    manual.script(Script(start_after=1.0, run_for=2.0, lines=lines([f"line {i}" for i in range(5)])))
+    clock = manual.clock
+    assert isinstance(clock, ManualClock)
+    provider = CloudRunProvider(staging(manual), connect(manual.address))
+    seen = RecordingObserver()
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(manual.world.wall_ns(clock() + 600.0) / 1e9, UTC)
+
+    try:
+        result = Runner(provider, spec(), seen, clock=clock, sleep=clock.sleep, now=now, retry=FAST_RETRY).run()
+    finally:
+        provider.close()
+    assert result.outcome is Outcome.SUCCEEDED
+    assert seen.messages == [f"line {i}" for i in range(5)]

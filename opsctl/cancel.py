@@ -39,6 +39,9 @@ class CancelToken:
 
     def __init__(self) -> None:
         self.signals: list[int] = []
+        # The run is over and opsctl is writing its record and summary (`finishing`): a signal then stops nothing.
+        self.over = False
+        self.late: list[int] = []  # signals that came while finishing
         self._read_fd, self._write_fd = os.pipe()  # not inherited by child processes (PEP 446)
         for fd in (self._read_fd, self._write_fd):
             os.set_blocking(fd, False)
@@ -86,11 +89,22 @@ def _close(*fds: int) -> None:
 
 @contextmanager
 def cancel_on_signals(cancel: CancelToken) -> Iterator[CancelToken]:
-    """Route SIGINT/SIGTERM/SIGHUP to `cancel` inside the block; the previous handlers come back after."""
+    """Route SIGINT/SIGTERM/SIGHUP to `cancel` inside the block; the previous handlers come back after. Once
+    the block sets `cancel.over` (the run ended; see `finishing`), a first signal is only noted and a second one
+    exits at once with 128 + its number."""
 
     def handler(signum: int, _frame: object) -> None:
         # SIGHUP (terminal closed) is treated like SIGTERM: stop the task rather than orphan it.
-        cancel.request(signal.SIGTERM if signum == signal.SIGHUP else signum)
+        signum = signal.SIGTERM if signum == signal.SIGHUP else signum
+        if cancel.over:
+            # The run has ended: its history record and summary are completed, not torn by a default handler
+            # (killed mid-write, or a KeyboardInterrupt saying "nothing was launched"). A second signal means
+            # the writing itself is stuck (a reader that stopped reading): leave at once.
+            if cancel.late:
+                os._exit(128 + signum)
+            cancel.late.append(signum)
+            return
+        cancel.request(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     # The C-level handler writes a byte here from whichever thread got the signal: the sleep ends even when
@@ -165,3 +179,14 @@ class HangupObserver:
         close = getattr(self.inner, "close", None)
         if callable(close):
             self._guard(close)
+
+
+@contextmanager
+def finishing(cancel: CancelToken) -> Iterator[None]:
+    """Inside `cancel_on_signals`, around what follows a run's end (history, step summary, the summary or JSON):
+    a stop signal now finds nothing to stop, so the writing goes on (a second one ends opsctl at once)."""
+    cancel.over = True
+    try:
+        yield
+    finally:
+        cancel.over = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ import typer
 
 from opsctl import __version__, interrupted_at_start
 from opsctl.argv import hoist_globals, run_positionals, wants_run_help
-from opsctl.console import reopen_closed_streams, silence_gone
+from opsctl.console import reopen_closed_streams, silence_gone, whole_writes
 from opsctl.errors import EXIT_INTERNAL, EXIT_SIGINT, OpsctlError, UsageError
 
 if TYPE_CHECKING:
@@ -417,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and a documented exit code."""
     try:
         reopen_closed_streams()
+        whole_writes()
         code = _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:  # between the handlers above and `_main`'s own
         code = EXIT_SIGINT
@@ -425,6 +427,10 @@ def main(argv: list[str] | None = None) -> None:
         silence_gone()
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGPIPE)
+    # From here on a Ctrl-C ends the process as it would any program's: no KeyboardInterrupt traceback out of
+    # the interpreter's teardown (atexit handlers), whose outcome is decided already.
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     sys.exit(code)
 
 

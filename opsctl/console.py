@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import textwrap
-from typing import IO
+from typing import IO, Any
 
 from opsctl.untrusted import visible
 
@@ -145,6 +146,55 @@ def reopen_closed_streams() -> None:
             os.dup2(null, fd)
             os.close(null)
         setattr(sys, name, open(fd, mode, encoding="utf-8", errors="replace", closefd=False))  # noqa: SIM115
+
+
+class _WholeWrites(io.RawIOBase):
+    """A standard stream's descriptor, every write made whole.
+
+    CPython's buffered writer hands back a short count when a signal interrupts a big write part-way, and the
+    text layer above it drops the rest: a SIGTERM while `-o json` waited on a slow reader cut the summary at
+    64 KiB with exit 0. Here a short write goes on from where it stopped (a handler that raises still ends it).
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            done += os.write(self._fd, view[done:])
+        return done
+
+
+def whole_writes() -> None:
+    """Make sys.stdout and sys.stderr write every byte they are given, signals or not (see `_WholeWrites`)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            fd = stream.fileno()
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            continue  # not a real descriptor (a test's StringIO): leave it
+        raw: Any = _WholeWrites(fd)  # a raw writer where typeshed expects a buffered one: TextIOWrapper takes either
+        wrapped = io.TextIOWrapper(
+            raw,
+            encoding=stream.encoding,
+            errors=stream.errors,
+            line_buffering=stream.line_buffering,
+            write_through=getattr(stream, "write_through", False),
+        )
+        setattr(sys, name, wrapped)
 
 
 def silence(fd: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,7 @@ from opsctl import actions
 from opsctl.cancel import CancelToken, cancel_on_signals
 from opsctl.commands.target import open_target
 from opsctl.config import parse_duration
-from opsctl.errors import EXIT_SIGINT, UsageError
+from opsctl.errors import EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from opsctl.model import LogLine, RunInfo, RunRef, Status
 from opsctl.progress import TextObserver
 from opsctl.runner import Runner
@@ -32,7 +33,9 @@ def logs_command(config_path: str | None, env_name: str, run: str, follow: bool,
         with cancel_on_signals(cancel):
             runner.follow(ref, follow=follow, since=start)
         sys.stdout.flush()
-        return EXIT_SIGINT if cancel.requested else 0
+        if not cancel.requested:
+            return 0
+        return EXIT_SIGTERM if cancel.first == signal.SIGTERM else EXIT_SIGINT  # SIGHUP counts as SIGTERM
 
 
 class _Split:

@@ -121,7 +121,7 @@ def _launch_and_watch(
     can_prompt: bool,
 ) -> int:
     # Imported here so that --dry-run and every refusal above stay quick to start.
-    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
+    from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals, finishing
     from opsctl.progress import observer_for
     from opsctl.runner import Runner
     from opsctl.sinks import finish
@@ -142,14 +142,16 @@ def _launch_and_watch(
             # Local: check and launch under one lock, so two launches at once take turns.
             lock.enter_context(guards.launch_lock(provider, env, task))
             guards.check_concurrency(provider, env, task, on_stderr())
-        with cancel_on_signals(cancel), closing(observer):
-            launched = runner.run(detach=True)
-            lock.close()  # the run exists: the next launcher will see it
-            if not opts.allow_concurrent:
-                # ECS and Cloud Run have no lock: a run launched at the same moment is found right after.
-                guards.reconcile(provider, spec, launched.run, runner.call)
-            result = launched if opts.detach else _watch(runner, launched)
-    finish(result, redact, spec.origin, opts.output, opts.no_color)
+        with cancel_on_signals(cancel):
+            with closing(observer):
+                launched = runner.run(detach=True)
+                lock.close()  # the run exists: the next launcher will see it
+                if not opts.allow_concurrent:
+                    # ECS and Cloud Run have no lock: a run launched at the same moment is found right after.
+                    guards.reconcile(provider, spec, launched.run, runner.call)
+                result = launched if opts.detach else _watch(runner, launched)
+            with finishing(cancel):
+                finish(result, redact, spec.origin, opts.output, opts.no_color)
     return result.exit_status
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals
+from opsctl.cancel import INTERRUPT_GRACE_S, CancelToken, HangupObserver, cancel_on_signals, finishing
 from opsctl.commands.target import open_target
 from opsctl.progress import observer_for
 from opsctl.redact import Redactor
@@ -33,7 +33,9 @@ def wait_command(
             cancel=cancel,
             interrupt_grace_s=INTERRUPT_GRACE_S if interactive else 0.0,
         )
-        with cancel_on_signals(cancel), closing(observer):
-            result = runner.watch(ref, info.started_at)
-        finish(result, Redactor(()), None, output, no_color)
+        with cancel_on_signals(cancel):
+            with closing(observer):
+                result = runner.watch(ref, info.started_at)
+            with finishing(cancel):
+                finish(result, Redactor(()), None, output, no_color)
         return result.exit_status

@@ -1,0 +1,112 @@
+"""Signals after the run has ended, through real `python -m opsctl` processes: while opsctl writes the run's
+record and summary there is nothing left to stop, so one signal lets the writing finish (the task's exit code
+stands) and a second one ends opsctl at once; `opsctl logs -f` says which signal ended it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+# Three copies, each with a 50 KB result: the JSON summary (~150 KB) overflows a pipe nobody reads.
+BIG = "import json\nprint(json.dumps({'ok': True, 'blob': 'x' * 50000}))\n"
+NAP = "import time\nprint('up', flush=True)\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
+CONFIG = """\
+[environments.dev]
+provider = "local"
+workdir = "@WORKDIR@"
+
+[tasks.big]
+command = ["{python}", "big.py"]
+
+[tasks.nap]
+command = ["{python}", "nap.py"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "big.py").write_text(BIG, encoding="utf-8")
+    (tmp_path / "nap.py").write_text(NAP, encoding="utf-8")
+    (tmp_path / "opsctl.toml").write_text(CONFIG.replace("@WORKDIR@", str(tmp_path)), encoding="utf-8")
+    return tmp_path
+
+
+def opsctl(project: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OPSCTL_TIMING_SCALE": "0.2", "GITHUB_ACTIONS": "", "XDG_STATE_HOME": str(project / "state")}
+    argv = [sys.executable, "-m", "opsctl", "--config", str(project / "opsctl.toml"), *args]
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def drain_in_background(stream: object) -> list[bytes]:
+    """Read a pipe to its end in a thread (the run's lines must never block opsctl here)."""
+    chunks: list[bytes] = []
+    threading.Thread(target=lambda: chunks.extend(iter(lambda: stream.read1(65536), b"")), daemon=True).start()  # type: ignore[attr-defined]
+    return chunks
+
+
+def blocked_on_stdout(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until opsctl has filled its stdout pipe (so it is stuck writing the summary); bounded."""
+    assert proc.stdout is not None
+    waiting = bytearray(4)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, sys.byteorder) >= 65536:
+            time.sleep(0.2)  # it is in write(): the pipe is full
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"opsctl never filled its stdout (exit {proc.returncode})")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_one_signal_while_the_summary_is_written_lets_it_finish(project: Path, signum: int) -> None:
+    proc = opsctl(project, "run", "dev", "big", "--yes", "--tasks", "3", "-o", "json")
+    err = drain_in_background(proc.stderr)
+    blocked_on_stdout(proc)
+    proc.send_signal(signum)
+    time.sleep(0.5)
+    assert proc.poll() is None, b"".join(err)[-2000:]  # still writing: a default handler would have ended it here
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0  # the task's outcome stands: the signal came after the run
+    summary = json.loads(out)
+    assert summary["status"] == "succeeded" and [c["exit_code"] for c in summary["tasks"]] == [0, 0, 0]
+    assert b"nothing was launched" not in b"".join(err)
+
+
+def test_a_second_signal_while_the_summary_is_stuck_ends_opsctl_at_once(project: Path) -> None:
+    proc = opsctl(project, "run", "dev", "big", "--yes", "--tasks", "3", "-o", "json")
+    drain_in_background(proc.stderr)
+    blocked_on_stdout(proc)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143  # without anyone reading its stdout
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 143), (signal.SIGINT, 130)])
+def test_logs_follow_exits_with_the_signal_that_ended_it(project: Path, signum: int, code: int) -> None:
+    launched = opsctl(project, "run", "dev", "nap", "--yes", "--detach", "-o", "json")
+    out, err = launched.communicate(timeout=60)
+    assert launched.returncode == 0, err
+    run = json.loads(out)["run"]
+    follower = opsctl(project, "logs", "dev", run, "--follow")
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline().strip() == b"up"
+        follower.send_signal(signum)
+        assert follower.wait(timeout=60) == code
+    finally:
+        opsctl(project, "stop", "dev", run).communicate(timeout=60)

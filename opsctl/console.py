@@ -173,8 +173,22 @@ class _WholeWrites(io.RawIOBase):
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
-            done += os.write(self._fd, view[done:])
+            try:
+                done += os.write(self._fd, view[done:])
+            except BlockingIOError:
+                # The descriptor was handed over non-blocking (O_NONBLOCK is shared with whoever else holds the
+                # pipe or terminal): wait until it takes more, as a blocking write would, rather than fail.
+                _writable(self._fd)
         return done
+
+
+def _writable(fd: int) -> None:
+    """Wait until `fd` can take more (or has an error, which the next write reports)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    poller.poll()
 
 
 def whole_writes() -> None:

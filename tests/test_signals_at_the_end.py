@@ -21,6 +21,7 @@ from tests.conftest import REPO
 
 # Three copies, each with a 50 KB result: the JSON summary (~150 KB) overflows a pipe nobody reads.
 BIG = "import json\nprint(json.dumps({'ok': True, 'blob': 'x' * 50000}))\n"
+LINES = "for i in range(50000):\n    print('line %06d' % i)\n"
 NAP = "import time\nprint('up', flush=True)\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
 CONFIG = """\
 [environments.dev]
@@ -32,6 +33,9 @@ command = ["{python}", "big.py"]
 
 [tasks.nap]
 command = ["{python}", "nap.py"]
+
+[tasks.lines]
+command = ["{python}", "lines.py"]
 """
 
 
@@ -39,14 +43,17 @@ command = ["{python}", "nap.py"]
 def project(tmp_path: Path) -> Path:
     (tmp_path / "big.py").write_text(BIG, encoding="utf-8")
     (tmp_path / "nap.py").write_text(NAP, encoding="utf-8")
+    (tmp_path / "lines.py").write_text(LINES, encoding="utf-8")
     (tmp_path / "opsctl.toml").write_text(CONFIG.replace("@WORKDIR@", str(tmp_path)), encoding="utf-8")
     return tmp_path
 
 
-def opsctl(project: Path, *args: str) -> subprocess.Popen[bytes]:
+def opsctl(
+    project: Path, *args: str, stdout: int = subprocess.PIPE, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPSCTL_TIMING_SCALE": "0.2", "GITHUB_ACTIONS": "", "XDG_STATE_HOME": str(project / "state")}
     argv = [sys.executable, "-m", "opsctl", "--config", str(project / "opsctl.toml"), *args]
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
 
 
 def drain_in_background(stream: object) -> list[bytes]:
@@ -110,3 +117,43 @@ def test_logs_follow_exits_with_the_signal_that_ended_it(project: Path, signum: 
         assert follower.wait(timeout=60) == code
     finally:
         opsctl(project, "stop", "dev", run).communicate(timeout=60)
+
+
+def read_late(read: int, proc: subprocess.Popen[bytes]) -> bytes:
+    """Read a pipe only once opsctl has filled it (what it holds stops growing), then to its end."""
+    waiting = bytearray(4)
+    held, still = -1, 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and still < 10:
+        fcntl.ioctl(read, termios.FIONREAD, waiting)
+        now = int.from_bytes(waiting, sys.byteorder)
+        still = still + 1 if now == held and now > 0 else 0
+        held = now
+        time.sleep(0.05)
+    with os.fdopen(read, "rb") as pipe:
+        return pipe.read()
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_non_blocking_stream_loses_nothing(project: Path, stream: str) -> None:
+    # A pipe or terminal handed over with O_NONBLOCK set (the flag belongs to the open file, shared with whoever
+    # set it): a full pipe answers EAGAIN. opsctl waits until it takes more, as with a blocking one; before, it
+    # failed part-way (the JSON cut at 64 KiB with "internal error: BlockingIOError", exit 70; log lines lost,
+    # exit 1) and the commit before this one even exited 0 with the summary cut.
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    if stream == "stdout":
+        proc = opsctl(
+            project, "run", "dev", "big", "--yes", "--tasks", "3", "-o", "json", stdout=write, stderr=subprocess.DEVNULL
+        )
+    else:
+        proc = opsctl(project, "run", "dev", "lines", "--yes", stdout=subprocess.DEVNULL, stderr=write)
+    os.close(write)
+    out = read_late(read, proc)
+    assert proc.wait(timeout=60) == 0, out[-2000:]
+    if stream == "stdout":
+        summary = json.loads(out)
+        assert summary["status"] == "succeeded" and [c["exit_code"] for c in summary["tasks"]] == [0, 0, 0]
+    else:
+        relayed = [line for line in out.decode().splitlines() if line.startswith("line ")]
+        assert relayed == [f"line {i:06d}" for i in range(50000)]

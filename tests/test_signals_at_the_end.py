@@ -21,6 +21,7 @@ from tests.conftest import REPO
 
 # Three copies, each with a 50 KB result: the JSON summary (~150 KB) overflows a pipe nobody reads.
 BIG = "import json\nprint(json.dumps({'ok': True, 'blob': 'x' * 50000}))\n"
+MID = "import json\nprint(json.dumps({'ok': True, 'blob': 'y' * 5000}))\n"
 LINES = "for i in range(50000):\n    print('line %06d' % i)\n"
 NAP = "import time\nprint('up', flush=True)\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
 CONFIG = """\
@@ -34,6 +35,9 @@ command = ["{python}", "big.py"]
 [tasks.nap]
 command = ["{python}", "nap.py"]
 
+[tasks.mid]
+command = ["{python}", "mid.py"]
+
 [tasks.lines]
 command = ["{python}", "lines.py"]
 """
@@ -43,15 +47,18 @@ command = ["{python}", "lines.py"]
 def project(tmp_path: Path) -> Path:
     (tmp_path / "big.py").write_text(BIG, encoding="utf-8")
     (tmp_path / "nap.py").write_text(NAP, encoding="utf-8")
+    (tmp_path / "mid.py").write_text(MID, encoding="utf-8")
     (tmp_path / "lines.py").write_text(LINES, encoding="utf-8")
     (tmp_path / "opsctl.toml").write_text(CONFIG.replace("@WORKDIR@", str(tmp_path)), encoding="utf-8")
     return tmp_path
 
 
 def opsctl(
-    project: Path, *args: str, stdout: int = subprocess.PIPE, stderr: int = subprocess.PIPE
+    project: Path, *args: str, stdout: int = subprocess.PIPE, stderr: int = subprocess.PIPE, buffered: bool = False
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPSCTL_TIMING_SCALE": "0.2", "GITHUB_ACTIONS": "", "XDG_STATE_HOME": str(project / "state")}
+    if buffered:  # stdout block-buffered, as people run it (the suite itself may run with PYTHONUNBUFFERED=1)
+        env.pop("PYTHONUNBUFFERED", None)
     argv = [sys.executable, "-m", "opsctl", "--config", str(project / "opsctl.toml"), *args]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
 
@@ -157,3 +164,30 @@ def test_a_non_blocking_stream_loses_nothing(project: Path, stream: str) -> None
     else:
         relayed = [line for line in out.decode().splitlines() if line.startswith("line ")]
         assert relayed == [f"line {i:06d}" for i in range(50000)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_summary_still_in_the_buffer_is_written_before_a_signal_can_cut_it(project: Path, signum: int) -> None:
+    # A 5 KB JSON document is less than the text layer's 8 KiB chunk: unless `finish` flushes it, it stays in
+    # the buffer until the interpreter's exit, after the signal handlers are gone, and a first SIGTERM or Ctrl-C
+    # while that final write waits on a slow reader killed opsctl (the JSON cut at 4 KiB, exit -15 or -2).
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # a pipe the document does not fit in (as under pipe-user-pages-soft)
+    proc = opsctl(project, "run", "dev", "mid", "--yes", "-o", "json", stdout=write, buffered=True)
+    os.close(write)
+    drain_in_background(proc.stderr)
+    waiting = bytearray(4)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        fcntl.ioctl(read, termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, sys.byteorder) >= 4096:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # in the write the full pipe cannot take
+    proc.send_signal(signum)
+    time.sleep(0.5)
+    with os.fdopen(read, "rb") as pipe:
+        out = pipe.read()
+    assert proc.wait(timeout=60) == 0, out[-300:]
+    summary = json.loads(out)
+    assert summary["status"] == "succeeded" and len(summary["result"]["blob"]) == 5000

@@ -43,5 +43,9 @@ def sinks(redact: Redactor, origin: str | None, output: str, no_color: bool) -> 
 
     def emit(result: RunResult) -> None:
         emit_result(result, output, no_color, sys.stdout)
+        # Out now, while a first signal is only noted (`cancel.finishing`): left in the buffer (a summary under
+        # 8 KiB), it would be written at the interpreter's exit, where a signal to a process waiting on a slow
+        # reader ends it with the summary cut.
+        sys.stdout.flush()
 
     return [record, *([publish] if actions.active() else []), emit]

@@ -414,12 +414,22 @@ class _Pipe:
     closed = False
 
 
+def _flush_stdout() -> None:
+    """Write what stdout still holds (block-buffered into a pipe) here, where a reader that left is seen: at the
+    interpreter's exit it would be "Exception ignored … BrokenPipeError" and exit 120."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _Pipe.closed = True
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and a documented exit code."""
     try:
         reopen_closed_streams()
         whole_writes()
         code = _main(sys.argv[1:] if argv is None else argv)
+        _flush_stdout()
     except KeyboardInterrupt:  # between the handlers above and `_main`'s own
         code = EXIT_SIGINT
     if _Pipe.closed:

@@ -191,3 +191,15 @@ def test_a_summary_still_in_the_buffer_is_written_before_a_signal_can_cut_it(pro
     assert proc.wait(timeout=60) == 0, out[-300:]
     summary = json.loads(out)
     assert summary["status"] == "succeeded" and len(summary["result"]["blob"]) == 5000
+
+
+def test_a_reader_gone_before_a_buffered_write_ends_opsctl_quietly(project: Path) -> None:
+    # `opsctl tasks | true`: the reader leaves before opsctl writes. Block-buffered, the table only reaches the
+    # pipe at the interpreter's exit: "Exception ignored … BrokenPipeError" (with a traceback through
+    # console._WholeWrites) and exit 120, not the quiet SIGPIPE end of `opsctl tasks | head -1`.
+    read, write = os.pipe()
+    os.close(read)
+    proc = opsctl(project, "tasks", stdout=write, buffered=True)
+    os.close(write)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (-signal.SIGPIPE, b"")

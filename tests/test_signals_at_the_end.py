@@ -203,3 +203,30 @@ def test_a_reader_gone_before_a_buffered_write_ends_opsctl_quietly(project: Path
     os.close(write)
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (-signal.SIGPIPE, b"")
+
+
+@pytest.mark.parametrize("hangup_signal", [False, True])
+def test_a_terminal_gone_while_the_summary_is_written_leaves_the_task_s_exit_code(
+    project: Path, hangup_signal: bool
+) -> None:
+    # The terminal closes while opsctl waits to write the JSON (nobody reads the terminal): SIGHUP, then EIO on
+    # every write. The run is over and recorded; the exit code must stay the task's, as for a reader that left
+    # a pipe (EPIPE) — it was "internal error: OSError: [Errno 5]" and exit 70.
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = opsctl(project, "run", "dev", "big", "--yes", "--tasks", "3", "-o", "json", stdout=terminal)
+    os.close(terminal)
+    err = drain_in_background(proc.stderr)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b'"env"' not in seen and time.monotonic() < deadline:
+        seen += os.read(controller, 4096)
+    time.sleep(0.5)  # stuck in the write: nobody reads the terminal any more
+    assert proc.poll() is None
+    if hangup_signal:
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+    os.close(controller)  # the terminal goes away: writes to it fail with EIO
+    assert proc.wait(timeout=60) == 0, b"".join(err)[-2000:]
+    assert b"internal error" not in b"".join(err)

@@ -6,6 +6,7 @@ RunResult once. history.py, github.py and stdout.py are the sinks themselves.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -24,8 +25,11 @@ def finish(result: RunResult, redact: Redactor, origin: str | None, output: str,
     for sink in sinks(redact, origin, output, no_color):
         try:
             sink(result)
-        except BrokenPipeError:
-            # The reader went away after the run ended: the outcome (and its exit code) still stands.
+        except OSError as e:
+            # The reader went away after the run ended (a pipe closed; EIO: the terminal closed, as
+            # cancel.HangupObserver takes it during the run): the outcome (and its exit code) still stands.
+            if not isinstance(e, BrokenPipeError | ConnectionResetError) and e.errno != errno.EIO:
+                raise
             silence_gone()
 
 

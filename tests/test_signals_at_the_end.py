@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -230,3 +231,21 @@ def test_a_terminal_gone_while_the_summary_is_written_leaves_the_task_s_exit_cod
     os.close(controller)  # the terminal goes away: writes to it fail with EIO
     assert proc.wait(timeout=60) == 0, b"".join(err)[-2000:]
     assert b"internal error" not in b"".join(err)
+
+
+def test_logs_follow_into_a_pipe_passes_each_line_on_as_it_comes(project: Path) -> None:
+    # `opsctl logs RUN --follow | grep …`: stdout block-buffered into the pipe held the lines until 8 KiB had
+    # gathered (or the run ended): a follower showed nothing at all for a quiet task.
+    launched = opsctl(project, "run", "dev", "nap", "--yes", "--detach", "-o", "json")
+    out, err = launched.communicate(timeout=60)
+    assert launched.returncode == 0, err
+    run = json.loads(out)["run"]
+    follower = opsctl(project, "logs", "dev", run, "--follow", buffered=True)
+    try:
+        assert follower.stdout is not None
+        ready, _, _ = select.select([follower.stdout], [], [], 20)
+        assert ready and follower.stdout.readline().strip() == b"up"
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=60)
+        opsctl(project, "stop", "dev", run).communicate(timeout=60)

@@ -27,7 +27,7 @@ def logs_command(config_path: str | None, env_name: str, run: str, follow: bool,
             except ValueError as e:
                 raise UsageError(f"--since: {e}") from None
         ref = provider.ref(run)
-        observer = _Split()
+        observer = _Split(flush=follow)
         cancel = CancelToken()
         runner = Runner(provider, existing_run_spec(env.name, RunInfo(ref=ref)), observer, cancel=cancel)
         with cancel_on_signals(cancel):
@@ -41,10 +41,12 @@ def logs_command(config_path: str | None, env_name: str, run: str, follow: bool,
 class _Split:
     """The log lines are this command's output (stdout); notices (retries, the cloud's own lines) go to stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush: bool = False) -> None:
         # Outside any stop-commands block: under GitHub Actions, no line may read as a workflow command.
         self._out = TextObserver(sys.stdout, False, defuse=actions.active())
         self._err = TextObserver(sys.stderr, False)
+        # --follow: each line as it comes (`opsctl logs RUN -f | grep`), not 8 KiB later when piped.
+        self._flush = flush
 
     def launched(self, ref: RunRef) -> None:
         """Not shown: the run was launched before."""
@@ -55,6 +57,8 @@ class _Split:
     def log(self, line: LogLine) -> None:
         """One line, on stdout."""
         self._out.log(line)
+        if self._flush:
+            sys.stdout.flush()
 
     def notice(self, message: str) -> None:
         """A notice, on stderr."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import signal
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from opsctl.console import silence, stream_gone
+from opsctl.console import reader_gone, silence, stream_gone
 
 if TYPE_CHECKING:
     from opsctl.model import LogLine, RunRef, Status
@@ -145,10 +144,8 @@ class HangupObserver:
             return  # the operator is gone: nobody reads progress any more, and the writes would fail
         try:
             call()
-        except (BrokenPipeError, ConnectionResetError):
-            self._hangup()
         except OSError as e:
-            if e.errno != errno.EIO:  # EIO: the terminal went away
+            if not reader_gone(e):
                 raise
             self._hangup()
 

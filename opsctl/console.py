@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -209,6 +210,12 @@ def whole_writes() -> None:
             write_through=getattr(stream, "write_through", False),
         )
         setattr(sys, name, wrapped)
+
+
+def reader_gone(error: OSError) -> bool:
+    """Whether a failed write means its reader has gone: a pipe closed (EPIPE, ECONNRESET) or the terminal
+    closed (EIO). Not a disk error: those are not a hangup."""
+    return isinstance(error, BrokenPipeError | ConnectionResetError) or error.errno == errno.EIO
 
 
 def silence(fd: int) -> None:

@@ -6,12 +6,11 @@ RunResult once. history.py, github.py and stdout.py are the sinks themselves.
 
 from __future__ import annotations
 
-import errno
 import sys
 from collections.abc import Callable
 
 from opsctl import actions
-from opsctl.console import silence_gone
+from opsctl.console import reader_gone, silence_gone
 from opsctl.model import RunResult
 from opsctl.redact import Redactor
 from opsctl.sinks import github, history
@@ -26,9 +25,9 @@ def finish(result: RunResult, redact: Redactor, origin: str | None, output: str,
         try:
             sink(result)
         except OSError as e:
-            # The reader went away after the run ended (a pipe closed; EIO: the terminal closed, as
-            # cancel.HangupObserver takes it during the run): the outcome (and its exit code) still stands.
-            if not isinstance(e, BrokenPipeError | ConnectionResetError) and e.errno != errno.EIO:
+            # The reader went away after the run ended (as cancel.HangupObserver takes it during the run): the
+            # outcome (and its exit code) still stands.
+            if not reader_gone(e):
                 raise
             silence_gone()
 

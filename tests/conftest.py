@@ -75,3 +75,17 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start opsctl as a real subprocess (off a TTY, stdin empty, output piped as text), for a test that reads it
+    as it runs or signals it: `run_cli` without the wait."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "opsctl", *args],
+        cwd=cwd or REPO,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -8,10 +8,7 @@ many run at once. Through `python -m opsctl` where the feature is the CLI's (exi
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -25,7 +22,7 @@ from opsctl.model import State
 from opsctl.providers.cloudrun import CloudRunProvider
 from opsctl.providers.cloudrun.clients import connect
 from opsctl.runner import Runner
-from tests.conftest import CliResult, run_cli
+from tests.conftest import CliResult, run_cli, start_cli
 from tests.contract import FAST_RETRY, RecordingObserver, make_spec
 from tests.fakes.gcp import FakeGcp, ManualClock, Script, lines
 from tests.fakes.gcp.harness import JOB, staging
@@ -182,15 +179,7 @@ def _cancelled_everywhere(fake: FakeGcp) -> None:
 def test_sigterm_cancels_the_one_execution_and_every_task(fake: FakeGcp, project: Path) -> None:
     job(fake).parallelism = 4  # two tasks still wait for a slot when the cancel comes: they are cancelled too
     fake.script(shards(run_for=None))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "opsctl", "run", "staging", "reindex", "--tasks", "6", "-o", "json"],
-        cwd=project,
-        env={**os.environ, **cli_env(fake)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("run", "staging", "reindex", "--tasks", "6", "-o", "json", cwd=project, env=cli_env(fake))
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("[3] shard 3"):  # the fourth copy runs

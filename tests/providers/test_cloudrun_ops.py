@@ -4,11 +4,8 @@ end to end with `python -m opsctl` as a real process against the gRPC fake."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from opsctl.errors import UsageError
 from opsctl.model import State
 from opsctl.providers.cloudrun import CloudRunProvider
 from opsctl.providers.cloudrun.clients import connect
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, start_cli
 from tests.contract import make_spec
 from tests.fakes.gcp import FakeGcp, Script, lines
 from tests.fakes.gcp.harness import (
@@ -181,15 +178,8 @@ def test_seed_002_create_superadmin(fake: FakeGcp, seed002: Path) -> None:
 
 def test_seed_002_sigterm_cancels_the_execution(fake: FakeGcp, seed002: Path) -> None:
     fake.script(Script(start_after=0.1, run_for=None))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "opsctl", "run", "staging", "cs", "--username", "ada", "--email", "ada@example.com"],
-        cwd=seed002,
-        env={**os.environ, **cli_env(fake)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    argv = ["run", "staging", "cs", "--username", "ada", "--email", "ada@example.com"]
+    proc = start_cli(*argv, cwd=seed002, env=cli_env(fake))
     assert proc.stderr is not None
     for line in proc.stderr:
         if "launched run" in line:

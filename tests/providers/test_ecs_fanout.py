@@ -7,17 +7,14 @@ gives that index. Faults come from the proxy every opsctl call goes through (the
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from opsctl.providers.ecs import EcsProvider
-from tests.conftest import CliResult, run_cli
+from tests.conftest import CliResult, run_cli, start_cli
 from tests.fakes import ecs_model
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.moto_ecs import EcsWorld, FakeAgent, override_env, result_line
@@ -154,14 +151,7 @@ def test_sigterm_stops_every_copy(ecs_world: EcsWorld, tmp_path: Path) -> None:
     slow = FakeAgent(ecs_world, lines=[f"working {i}" for i in range(2_000)], lines_per_batch=1, interval_s=0.05)
     with slow:
         cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsctl", *cmd],
-            cwd=tmp_path,
-            env={**os.environ, **ENV},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_cli(*cmd, cwd=tmp_path, env=ENV)
         assert proc.stderr is not None
         seen: set[str] = set()
         for line in proc.stderr:  # every copy is running once its lines are relayed

@@ -5,13 +5,11 @@ foreign tasks carrying the run's id, copies ECS stops showing — through the CL
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import CliResult, run_cli, start_cli
 from tests.fakes import moto_ecs
 from tests.fakes.faultproxy import FaultProxy
 from tests.fakes.moto_ecs import EcsWorld, FakeAgent, override_env
@@ -33,14 +31,7 @@ def polls(proxy: FaultProxy) -> int:
 def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     (tmp_path / "opsctl.toml").write_text(SEED_TOML)
     cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "opsctl", *cmd],
-        cwd=tmp_path,
-        env={**os.environ, **ENV},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli(*cmd, cwd=tmp_path, env=ENV)
 
 
 def hold_copy(proxy: FaultProxy, copy: int) -> tuple[threading.Event, threading.Event]:
@@ -102,6 +93,13 @@ def test_a_foreign_task_does_not_change_the_copy_count(ecs_world: EcsWorld, tmp_
 # -- a launch that gives up part-way ---------------------------------------------------------------------------
 
 
+def launch_three_giving_up(tmp_path: Path) -> CliResult:
+    """`run … --tasks 3` with 3 attempts per call, so that a launch the test makes fail gives up soon."""
+    (tmp_path / "opsctl.toml").write_text(SEED_TOML)
+    cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
+    return run_cli(*cmd, cwd=tmp_path, env={**ENV, "OPSCTL_RETRY_ATTEMPTS": "3"})
+
+
 def test_a_launch_that_gives_up_mid_set_stops_the_copies_it_started(
     ecs_world: EcsWorld, moto_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -112,9 +110,7 @@ def test_a_launch_that_gives_up_mid_set_stops_the_copies_it_started(
             moto_proxy.arm("RunTask", "throttle", count=10_000)
 
     moto_proxy.after("RunTask", after)
-    (tmp_path / "opsctl.toml").write_text(SEED_TOML)
-    cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
-    cli = run_cli(*cmd, cwd=tmp_path, env={**ENV, "OPSCTL_RETRY_ATTEMPTS": "3"})
+    cli = launch_three_giving_up(tmp_path)
     assert cli.code == 75, cli.output
     assert "its copies that started were stopped" in cli.stderr, cli.stderr
     tasks = ours(ecs_world)
@@ -138,9 +134,7 @@ def test_a_launch_that_gives_up_stops_a_copy_whose_answer_was_lost(
 
     moto_proxy.after("RunTask", after_run_task)
     moto_proxy.rewrite("ListTasks", lambda request, response: json.dumps({"taskArns": []}).encode(), count=lagging)
-    (tmp_path / "opsctl.toml").write_text(SEED_TOML)
-    cmd = ["run", "staging", "seed-admin", "--email", "a@example.com", "--yes", "--tasks", "3"]
-    cli = run_cli(*cmd, cwd=tmp_path, env={**ENV, "OPSCTL_RETRY_ATTEMPTS": "3"})
+    cli = launch_three_giving_up(tmp_path)
     assert cli.code == 75, cli.output
     before_stop = [c.operation for c in moto_proxy.calls]
     before_stop = before_stop[: before_stop.index("StopTask")]
@@ -169,14 +163,7 @@ def test_wait_from_another_process_while_copies_launch_sees_every_copy(
         proc = start(tmp_path, "--tasks", "4", "--detach")
         assert reached.wait(60)
         run_id = override_env(ours(ecs_world)[0])["OPSCTL_RUN_ID"]
-        waiter = subprocess.Popen(
-            [sys.executable, "-m", "opsctl", "wait", "staging", run_id, "--output", "json"],
-            cwd=tmp_path,
-            env={**os.environ, **ENV},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        waiter = start_cli("wait", "staging", run_id, "--output", "json", cwd=tmp_path, env=ENV)
         while polls(moto_proxy) < 1 and waiter.poll() is None:  # the waiter found copies 0 and 1 and polled
             threading.Event().wait(0.05)
         release.set()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 STOP_GRACE_S = 5.0
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # as launch.STOP_SIGNALS: what opsctl sends, what is handled
 TICK_S = 0.1  # how often the main thread looks for a copy to SIGKILL after its grace
 LINE_MAX_BYTES = 64 * 1024  # as opsctl.untrusted.LINE_MAX_BYTES (this script imports nothing of opsctl)
 MASK = "***"

@@ -477,6 +477,9 @@ def _main(argv: list[str]) -> int:
         _Pipe.closed = True
         return EXIT_INTERNAL
     except Exception as e:
+        if _interrupted(e):
+            print_error("interrupted; nothing was launched")
+            return EXIT_SIGINT
         if verbose:
             traceback.print_exc()
         print_error(
@@ -491,6 +494,19 @@ def _main(argv: list[str]) -> int:
         env, task = run_positionals(argv)[:2]
         sys.stdout.write(task_help(config, env, task))
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether a Ctrl-C caused this error: Python wraps a KeyboardInterrupt raised inside some hooks (a class
+    body's `__set_name__`, while a lazily imported module defines its dataclasses) in a RuntimeError."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _usage_hint(argv: list[str]) -> str:

@@ -190,6 +190,27 @@ def test_signal_stops_the_local_task(project: Path, signum: int, code: int) -> N
     assert gone(task_pid)
 
 
+def test_a_ctrl_c_while_a_lazy_import_defines_its_dataclasses_is_an_interrupt_not_an_internal_error(
+    project: Path,
+) -> None:
+    # A real SIGINT, placed at the worst moment by a profile hook: while the config module, imported on first use,
+    # sets up a dataclass field. Python wraps that KeyboardInterrupt in "RuntimeError: Error calling
+    # __set_name__", which opsctl took for a bug of its own (exit 70, seen once in 12 random signals at start-up).
+    probe = (
+        "import os, signal, sys\n"
+        "sys.argv = ['opsctl', 'envs']\n"
+        "from opsctl import cli\n"
+        "def hook(frame, event, arg):\n"
+        "    if event == 'call' and frame.f_code.co_name == '__set_name__':\n"
+        "        sys.setprofile(None)\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.setprofile(hook)\n"
+        "cli.main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stderr) == (130, "opsctl: error: interrupted; nothing was launched\n")
+
+
 def test_timeout_stops_the_task_and_exits_124(project: Path) -> None:
     out = run_cli("run", "local", "sleep", "--timeout", "1s", cwd=project)
     task_pid = int((project / "task.pid").read_text())
